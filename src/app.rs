@@ -1,0 +1,235 @@
+//! Application state, router and server lifecycle.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::from_fn;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::Row;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::token::TokenService;
+use crate::config::Config;
+use crate::db::{Db, PoolSettings, now_ms};
+use crate::error::ApiError;
+use crate::http::{middleware, openapi};
+use crate::infra::fanout::{Fanout, LocalFanout};
+use crate::infra::ratelimit::RateLimiter;
+use crate::infra::redis::Redis;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub tokens: Arc<TokenService>,
+    pub limiter: RateLimiter,
+    pub redis: Option<Redis>,
+    pub fanout: Arc<dyn Fanout>,
+    pub started: Instant,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Connects, migrates, loads secrets and seeds demo data when configured.
+    pub async fn build(config: Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(
+            &config.database_url,
+            PoolSettings {
+                max_connections: config.db_max_connections,
+                min_connections: config.db_min_connections,
+            },
+        )
+        .await?;
+        db.migrate().await?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
+            None => None,
+        };
+        let secret = match &config.jwt_secret {
+            Some(s) => s.clone(),
+            // Development only (production refuses to start without one): a
+            // generated key kept in the database, so sessions survive restarts.
+            None => server_secret(&db, "jwt_secret").await?,
+        };
+        let tokens = TokenService::new(
+            secret.as_bytes(),
+            config.access_token_ttl,
+            config.refresh_token_ttl,
+        );
+        let state = AppState {
+            limiter: RateLimiter::new(config.auth_rate_limit_per_minute, redis.clone()),
+            db,
+            tokens: Arc::new(tokens),
+            redis,
+            fanout: Arc::new(LocalFanout::new(1024)),
+            started: Instant::now(),
+            metrics: middleware::prometheus(),
+            config: Arc::new(config),
+        };
+        if state.config.demo_data {
+            crate::demo::seed(&state).await?;
+        }
+        Ok(state)
+    }
+}
+
+/// A secret the server generates once and keeps in the database. Insert-if-absent
+/// then read, so concurrent first starts of several instances agree on one value.
+pub async fn server_secret(db: &Db, name: &str) -> anyhow::Result<String> {
+    let candidate = hex::encode(rand::random::<[u8; 32]>());
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(&candidate)
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await?;
+    let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+        .bind(name)
+        .fetch_one(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(row.try_get("value")?)
+}
+
+/// Every API route with its OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .nest("/api/auth", crate::auth::router())
+        .nest("/api/clubs", crate::clubs::router())
+        .nest("/api", crate::system::router())
+}
+
+pub fn openapi_document() -> OpenApi {
+    let (_, api) = api_routes().split_for_parts();
+    openapi::finish(api)
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api_router, api) = api_routes().split_for_parts();
+    let api = openapi::finish(api);
+    let cors = cors_layer(&state.config.cors_origins);
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .merge(api_router)
+        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api))
+        .route("/metrics", get(crate::system::metrics))
+        .fallback(|| async { ApiError::not_found("resource") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                .layer(from_fn(middleware::observe))
+                .layer(from_fn(middleware::security_headers))
+                .layer(from_fn(middleware::problem_bodies))
+                .layer(CatchPanicLayer::custom(middleware::panic_response))
+                .option_layer(cors)
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    timeout,
+                )),
+        )
+        .with_state(state)
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::from(Any)
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PATCH,
+                Method::PUT,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("idempotent-replayed"),
+                header::RETRY_AFTER,
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received, draining in-flight requests");
+}

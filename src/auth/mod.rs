@@ -1,0 +1,10 @@
+//! Accounts, sessions and roles.
+
+pub mod model;
+pub mod password;
+pub mod routes;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub use routes::router;

@@ -1,0 +1,138 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::model::{
+    AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, UpdateMeRequest, UserResponse,
+};
+use crate::auth::service::{self, Registration};
+use crate::error::{ApiResult, Problem};
+use crate::http::extract::{ApiJson, AuthUser, ClientIp};
+use crate::http::validate::normalize_email;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me, update_me))
+}
+
+/// Rate limits count per client address and per account, so neither spreading
+/// attempts over many accounts nor over many addresses gets around them.
+async fn limit_auth(state: &AppState, ip: &ClientIp, email: &str) -> ApiResult<()> {
+    state.limiter.check(&format!("auth:ip:{}", ip.0)).await?;
+    let account = normalize_email(email).unwrap_or_else(|| email.trim().to_lowercase());
+    state.limiter.check(&format!("auth:acct:{account}")).await
+}
+
+/// Create a fan account.
+#[utoipa::path(post, path = "/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, body = AuthResponse, description = "account created, session opened"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`email_taken`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid field (unknown `clubId`, short password, ...)"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "too many attempts"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn register(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+    limit_auth(&state, &ip, &body.email).await?;
+    let resp = service::register(
+        &state,
+        Registration {
+            email: body.email,
+            password: body.password,
+            name: body.name,
+            club_id: body.club_id,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(resp)))
+}
+
+/// Log in with e-mail and password.
+#[utoipa::path(post, path = "/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, body = AuthResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "wrong e-mail or password (same answer for both)"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "too many attempts"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    limit_auth(&state, &ip, &body.email).await?;
+    Ok(Json(
+        service::login(&state, &body.email, body.password).await?,
+    ))
+}
+
+/// Exchange a refresh token for a new access token and a new refresh token.
+///
+/// Each refresh token works once. Presenting one that was already exchanged
+/// revokes every token of that session.
+#[utoipa::path(post, path = "/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, body = AuthResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    Ok(Json(service::refresh(&state, &body.refresh_token).await?))
+}
+
+/// Revoke a refresh token and every token rotated from it.
+#[utoipa::path(post, path = "/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "session closed (also when the token was unknown)")))]
+#[tracing::instrument(skip_all)]
+async fn logout(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> ApiResult<StatusCode> {
+    service::logout(&state, &body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/me", tag = "auth",
+    security(("bearerAuth" = [])),
+    responses((status = 200, body = UserResponse)))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserResponse>> {
+    Ok(Json(UserResponse {
+        user: service::me(&state, &user.id).await?,
+    }))
+}
+
+/// Change name or favourite club.
+#[utoipa::path(patch, path = "/me", tag = "auth",
+    security(("bearerAuth" = [])),
+    request_body = UpdateMeRequest,
+    responses((status = 200, body = UserResponse)))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn update_me(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<UpdateMeRequest>,
+) -> ApiResult<Json<UserResponse>> {
+    Ok(Json(UserResponse {
+        user: service::update_me(&state, &user.id, body.name, body.club_id).await?,
+    }))
+}

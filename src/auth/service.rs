@@ -1,0 +1,218 @@
+//! Account rules: registration, login, refresh-token rotation, profile.
+
+use crate::app::AppState;
+use crate::auth::model::{AuthResponse, User};
+use crate::auth::password;
+use crate::auth::store::{self, NewUser};
+use crate::auth::token::{Role, hash_refresh_token, new_refresh_token};
+use crate::db::{new_id, now_ms};
+use crate::error::{ApiError, ApiResult, constraint_violation};
+use crate::http::validate::normalize_email;
+
+const BAD_CREDENTIALS: &str = "invalid email or password";
+
+pub struct Registration {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub club_id: Option<String>,
+}
+
+pub async fn register(state: &AppState, r: Registration) -> ApiResult<AuthResponse> {
+    let email = normalize_email(&r.email).ok_or_else(|| {
+        ApiError::field("email", "invalid_format", "must be a valid e-mail address")
+    })?;
+    let name = r.name.trim().to_owned();
+    let hash = password::hash(r.password).await?;
+    let user = create_user(
+        state,
+        &email,
+        &hash,
+        &name,
+        r.club_id.as_deref(),
+        Role::Fan,
+        None,
+    )
+    .await?;
+    issue_session(state, user).await
+}
+
+/// Creates a user of any role; the single place where accounts are inserted.
+pub async fn create_user(
+    state: &AppState,
+    email: &str,
+    password_hash: &str,
+    name: &str,
+    club_id: Option<&str>,
+    role: Role,
+    staff_club_id: Option<&str>,
+) -> ApiResult<User> {
+    let mut tx = state.db.begin_write().await?;
+    for (field, club) in [("clubId", club_id), ("club", staff_club_id)] {
+        if let Some(club) = club {
+            if !store::club_exists(tx.conn(), club).await? {
+                return Err(ApiError::field(
+                    field,
+                    "unknown_club",
+                    format!("no club {club}"),
+                ));
+            }
+        }
+    }
+    let id = new_id();
+    let now = now_ms();
+    let inserted = store::insert_user(
+        tx.conn(),
+        NewUser {
+            id: &id,
+            email,
+            password_hash,
+            name,
+            club_id,
+            role,
+            staff_club_id,
+            now,
+        },
+    )
+    .await;
+    if let Err(err) = inserted {
+        if constraint_violation(&err).is_some_and(|c| c.contains("email")) {
+            return Err(ApiError::conflict(
+                "email_taken",
+                "an account with this email already exists",
+            ));
+        }
+        return Err(err.into());
+    }
+    let user = store::find_by_id(tx.conn(), &id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("user vanished after insert")))?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub async fn login(state: &AppState, email: &str, password: String) -> ApiResult<AuthResponse> {
+    let record = match normalize_email(email) {
+        Some(e) => store::find_by_email(&state.db.pool, &e).await?,
+        None => None,
+    };
+    let stored = record.as_ref().map(|r| r.password_hash.clone());
+    // Same message, and the same Argon2 work, for an unknown e-mail and a wrong password.
+    if !password::verify(password, stored).await? {
+        return Err(ApiError::unauthorized(BAD_CREDENTIALS));
+    }
+    let record = record.ok_or_else(|| ApiError::unauthorized(BAD_CREDENTIALS))?;
+    issue_session(state, record.user).await
+}
+
+async fn issue_session(state: &AppState, user: User) -> ApiResult<AuthResponse> {
+    let refresh = new_refresh_token();
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    store::insert_refresh(
+        tx.conn(),
+        &new_id(),
+        &user.id,
+        &hash_refresh_token(&refresh),
+        now,
+        now + state.tokens.refresh_ttl.as_millis() as i64,
+    )
+    .await?;
+    tx.commit().await?;
+    respond(state, user, refresh)
+}
+
+fn respond(state: &AppState, user: User, refresh: String) -> ApiResult<AuthResponse> {
+    let token = state
+        .tokens
+        .issue_access(&user.id, user.role, user.staff_club_id.clone())?;
+    Ok(AuthResponse {
+        token,
+        refresh_token: refresh,
+        token_type: "Bearer",
+        expires_in: state.tokens.access_ttl.as_secs(),
+        user,
+    })
+}
+
+/// Rotates a refresh token. Presenting one that was already rotated means it
+/// leaked (or was replayed): the whole family is revoked, so the thief's copy
+/// and the victim's current token both stop working.
+pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
+    let hash = hash_refresh_token(token);
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    let Some((user_id, family)) = store::consume_refresh(tx.conn(), &hash, now).await? else {
+        if let Some(family) = store::family_of(tx.conn(), &hash).await? {
+            let revoked = store::revoke_family(tx.conn(), &family, now).await?;
+            tx.commit().await?;
+            if revoked > 0 {
+                tracing::warn!(family = %family, "refresh token reuse: family revoked");
+            }
+        }
+        return Err(ApiError::unauthorized("invalid or expired refresh token"));
+    };
+    let user = store::find_by_id(tx.conn(), &user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid or expired refresh token"))?;
+    let next = new_refresh_token();
+    store::insert_refresh(
+        tx.conn(),
+        &family,
+        &user_id,
+        &hash_refresh_token(&next),
+        now,
+        now + state.tokens.refresh_ttl.as_millis() as i64,
+    )
+    .await?;
+    tx.commit().await?;
+    respond(state, user, next)
+}
+
+pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
+    let hash = hash_refresh_token(token);
+    let mut tx = state.db.begin_write().await?;
+    if let Some(family) = store::family_of(tx.conn(), &hash).await? {
+        store::revoke_family(tx.conn(), &family, now_ms()).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn me(state: &AppState, user_id: &str) -> ApiResult<User> {
+    store::find_by_id(&state.db.pool, user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))
+}
+
+pub async fn update_me(
+    state: &AppState,
+    user_id: &str,
+    name: Option<String>,
+    club_id: Option<Option<String>>,
+) -> ApiResult<User> {
+    let mut tx = state.db.begin_write().await?;
+    if let Some(Some(club)) = &club_id {
+        if !store::club_exists(tx.conn(), club).await? {
+            return Err(ApiError::field(
+                "clubId",
+                "unknown_club",
+                format!("no club {club}"),
+            ));
+        }
+    }
+    let name = name.map(|n| n.trim().to_owned());
+    store::update_profile(
+        tx.conn(),
+        user_id,
+        name.as_deref(),
+        club_id.as_ref().map(|c| c.as_deref()),
+        now_ms(),
+    )
+    .await?;
+    let user = store::find_by_id(tx.conn(), user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))?;
+    tx.commit().await?;
+    Ok(user)
+}

@@ -1,0 +1,188 @@
+//! SQL for users and refresh tokens.
+
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row, any::AnyRow};
+
+use crate::auth::model::User;
+use crate::auth::token::Role;
+use crate::db::rfc3339;
+
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: String,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, name, club_id, role, staff_club_id, created_at, password_hash";
+
+fn user_from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(UserRecord {
+        user: User {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            club_id: row.try_get("club_id")?,
+            role: Role::parse(&role).unwrap_or(Role::Fan),
+            staff_club_id: row.try_get("staff_club_id")?,
+            created_at: rfc3339(row.try_get("created_at")?),
+        },
+        password_hash: row.try_get("password_hash")?,
+    })
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub name: &'a str,
+    pub club_id: Option<&'a str>,
+    pub role: Role,
+    pub staff_club_id: Option<&'a str>,
+    pub now: i64,
+}
+
+pub async fn insert_user(conn: &mut AnyConnection, u: NewUser<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, name, club_id, role, staff_club_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(u.id)
+    .bind(u.email)
+    .bind(u.password_hash)
+    .bind(u.name)
+    .bind(u.club_id)
+    .bind(u.role.as_str())
+    .bind(u.staff_club_id)
+    .bind(u.now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRecord>, sqlx::Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    )))
+    .bind(email)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+pub async fn find_by_id(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    id: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.as_ref().map(user_from_row).transpose()?.map(|r| r.user))
+}
+
+pub async fn update_profile(
+    conn: &mut AnyConnection,
+    id: &str,
+    name: Option<&str>,
+    club_id: Option<Option<&str>>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    // COALESCE keeps a field that the request did not mention; the club is
+    // replaced only when the request named it (possibly as null).
+    sqlx::query(
+        "UPDATE users SET name = COALESCE($2, name),
+                club_id = CASE WHEN $3 = 1 THEN $4 ELSE club_id END,
+                updated_at = $5
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(if club_id.is_some() { 1i64 } else { 0i64 })
+    .bind(club_id.flatten())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn club_exists(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    club_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT 1 FROM clubs WHERE id = $1")
+        .bind(club_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+pub async fn insert_refresh(
+    conn: &mut AnyConnection,
+    family_id: &str,
+    user_id: &str,
+    token_hash: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(crate::db::new_id())
+    .bind(family_id)
+    .bind(user_id)
+    .bind(token_hash)
+    .bind(now)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a live refresh token as used, in one statement so that two concurrent
+/// refreshes with the same token cannot both succeed. Returns (user, family).
+pub async fn consume_refresh(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE refresh_tokens SET rotated_at = $2
+         WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+         RETURNING user_id, family_id",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((r.try_get("user_id")?, r.try_get("family_id")?)))
+        .transpose()
+}
+
+pub async fn family_of(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| r.try_get("family_id")).transpose()
+}
+
+pub async fn revoke_family(
+    conn: &mut AnyConnection,
+    family_id: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(res.rows_affected())
+}

@@ -1,0 +1,239 @@
+//! Configuration from the environment (and an optional `.env`), validated once at start.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    /// `None` in development means "generate one and keep it in the database".
+    pub jwt_secret: Option<String>,
+    pub app_env: AppEnv,
+    pub demo_data: bool,
+    pub log_format: LogFormat,
+    pub cors_origins: Vec<String>,
+    pub db_max_connections: u32,
+    pub db_min_connections: u32,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub request_timeout: Duration,
+    /// Login/register attempts allowed per minute per client address and per account.
+    pub auth_rate_limit_per_minute: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
+    pub redis_prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_map(&vars)
+    }
+
+    /// Builds a configuration from a variable map; every value is validated here.
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| {
+            vars.get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let app_env = match get("APP_ENV").as_deref() {
+            None | Some("development") | Some("dev") | Some("test") => AppEnv::Development,
+            Some("production") | Some("prod") => AppEnv::Production,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "APP_ENV must be development or production, not {other:?}"
+                )));
+            }
+        };
+        let jwt_secret = get("JWT_SECRET");
+        if app_env == AppEnv::Production {
+            match &jwt_secret {
+                Some(s) if s.len() >= 32 => {}
+                _ => {
+                    return Err(ConfigError(
+                        "APP_ENV=production requires JWT_SECRET of at least 32 bytes".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(s) = &jwt_secret {
+            if s.len() < 16 {
+                return Err(ConfigError("JWT_SECRET must be at least 16 bytes".into()));
+            }
+        }
+        let demo_data = match get("DEMO_DATA") {
+            None => app_env == AppEnv::Development,
+            Some(v) => parse_bool("DEMO_DATA", &v)?,
+        };
+        if demo_data && app_env == AppEnv::Production {
+            return Err(ConfigError(
+                "DEMO_DATA cannot be on in production (it creates known accounts)".into(),
+            ));
+        }
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "LOG_FORMAT must be pretty or json, not {other:?}"
+                )));
+            }
+        };
+        let database_url =
+            get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/paiecashfan.db".to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "DATABASE_URL must start with sqlite: or postgres://".into(),
+            ));
+        }
+        let db_max_connections = parse_num(&get, "DB_MAX_CONNECTIONS", 10u32)?;
+        let db_min_connections = parse_num(&get, "DB_MIN_CONNECTIONS", 0u32)?;
+        if db_max_connections == 0 || db_min_connections > db_max_connections {
+            return Err(ConfigError(
+                "DB_MAX_CONNECTIONS must be >= 1 and >= DB_MIN_CONNECTIONS".into(),
+            ));
+        }
+        Ok(Config {
+            host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port: parse_num(&get, "PORT", 3000u16)?,
+            database_url,
+            redis_url: get("REDIS_URL"),
+            jwt_secret,
+            app_env,
+            demo_data,
+            log_format,
+            cors_origins: get("CORS_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            db_max_connections,
+            db_min_connections,
+            access_token_ttl: Duration::from_secs(parse_num(
+                &get,
+                "ACCESS_TOKEN_TTL_SECS",
+                900u64,
+            )?),
+            refresh_token_ttl: Duration::from_secs(
+                parse_num(&get, "REFRESH_TOKEN_TTL_DAYS", 30u64)? * 86_400,
+            ),
+            request_timeout: Duration::from_secs(parse_num(&get, "REQUEST_TIMEOUT_SECS", 30u64)?),
+            auth_rate_limit_per_minute: parse_num(&get, "AUTH_RATE_LIMIT_PER_MINUTE", 10u32)?
+                .max(1),
+            trust_forwarded_for: match get("TRUST_FORWARDED_FOR") {
+                None => false,
+                Some(v) => parse_bool("TRUST_FORWARDED_FOR", &v)?,
+            },
+            redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "pcf".to_owned()),
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.app_env == AppEnv::Production
+    }
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError(format!(
+            "{name} must be true or false, not {v:?}"
+        ))),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ConfigError(format!("{name} must be a number, not {v:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_development_with_demo_data() {
+        let c = Config::from_map(&map(&[])).unwrap();
+        assert_eq!(c.port, 3000);
+        assert_eq!(c.host, "127.0.0.1");
+        assert!(c.demo_data);
+        assert_eq!(c.database_url, "sqlite://data/paiecashfan.db");
+    }
+
+    #[test]
+    fn production_refuses_weak_or_missing_secret() {
+        assert!(Config::from_map(&map(&[("APP_ENV", "production")])).is_err());
+        assert!(
+            Config::from_map(&map(&[
+                ("APP_ENV", "production"),
+                ("JWT_SECRET", "short-secret-16b")
+            ]))
+            .is_err()
+        );
+        let c = Config::from_map(&map(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]))
+        .unwrap();
+        assert!(!c.demo_data, "production never seeds demo accounts");
+        assert!(
+            Config::from_map(&map(&[
+                ("APP_ENV", "production"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("DEMO_DATA", "true"),
+            ]))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(Config::from_map(&map(&[("PORT", "abc")])).is_err());
+        assert!(Config::from_map(&map(&[("DATABASE_URL", "mysql://x")])).is_err());
+        assert!(Config::from_map(&map(&[("LOG_FORMAT", "xml")])).is_err());
+    }
+}

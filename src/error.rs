@@ -1,0 +1,312 @@
+//! One error type for every handler, rendered as RFC 9457 problem details.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// A field-level validation failure, listed in `errors` of a 422.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path of the offending field (`email`, `lines[2].quantity`).
+    pub field: String,
+    /// Stable machine code (`required`, `too_short`, `invalid_format`, ...).
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The body of every error response (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable snake_case error code.
+    pub code: String,
+    /// Short human message kept for v1.0 clients.
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// Problem-specific extension members (for example `line` on `out_of_stock`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    Client {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+        errors: Option<Vec<FieldError>>,
+        extra: Map<String, Value>,
+        retry_after: Option<u64>,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error: {0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Client {
+            status,
+            code,
+            detail: detail.into(),
+            errors: None,
+            extra: Map::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, detail)
+    }
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    }
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError::Client {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "validation_failed",
+            detail,
+            errors: Some(errors),
+            extra: Map::new(),
+            retry_after: None,
+        }
+    }
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, code, message)])
+    }
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests, retry in {retry_after_secs} s"),
+        );
+        if let ApiError::Client { retry_after, .. } = &mut e {
+            *retry_after = Some(retry_after_secs.max(1));
+        }
+        e
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+
+    /// Adds an extension member to the problem body.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if let ApiError::Client { extra, .. } = &mut self {
+            extra.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Client { status, .. } => *status,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Client { code, .. } => code,
+            _ => "internal_error",
+        }
+    }
+}
+
+/// Title of a status, used for `title` and for problems built from bare statuses.
+pub fn status_title(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
+/// The default `code` for a bare status (404 from the router, 405, 413, ...).
+pub fn status_code_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "validation_failed",
+        429 => "rate_limited",
+        503 => "unavailable",
+        504 => "timeout",
+        s if s >= 500 => "internal_error",
+        _ => "error",
+    }
+}
+
+pub fn problem_response(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    errors: Option<Vec<FieldError>>,
+    extra: Map<String, Value>,
+) -> Response {
+    let title = status_title(status);
+    let body = Problem {
+        type_: format!(
+            "https://paiecashfan.com/problems/{}",
+            code.replace('_', "-")
+        ),
+        title: title.to_owned(),
+        status: status.as_u16(),
+        error: detail.clone(),
+        detail,
+        code: code.to_owned(),
+        errors,
+        extra,
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = (status, bytes).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Client {
+                status,
+                code,
+                detail,
+                errors,
+                extra,
+                retry_after,
+            } => {
+                let mut resp = problem_response(status, code, detail, errors, extra);
+                if let Some(secs) = retry_after {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                resp
+            }
+            ApiError::Database(err) => {
+                if is_transient(&err) {
+                    tracing::warn!(error = %err, "database busy");
+                    let mut resp = problem_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "the service is busy, retry shortly".into(),
+                        None,
+                        Map::new(),
+                    );
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return resp;
+                }
+                tracing::error!(error = %err, "database error");
+                internal()
+            }
+            ApiError::Internal(err) => {
+                tracing::error!(error = ?err, "internal error");
+                internal()
+            }
+        }
+    }
+}
+
+fn internal() -> Response {
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "an unexpected error occurred".into(),
+        None,
+        Map::new(),
+    )
+}
+
+/// Pool exhaustion, SQLite busy and PostgreSQL serialization/deadlock errors:
+/// nothing was committed, so the client may retry.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite BUSY/LOCKED (5, 6, extended 261, 262, 517), PG 40001/40P01/55P03.
+            matches!(
+                code.as_ref(),
+                "5" | "6" | "261" | "262" | "517" | "40001" | "40P01" | "55P03"
+            )
+        }
+        _ => false,
+    }
+}
+
+/// Name of the violated unique/check constraint or index, on either engine.
+///
+/// PostgreSQL reports the constraint name; SQLite only reports the columns
+/// (`UNIQUE constraint failed: users.email`), so callers match on either form.
+pub fn constraint_violation(err: &sqlx::Error) -> Option<String> {
+    if let sqlx::Error::Database(db) = err {
+        if let Some(c) = db.constraint() {
+            return Some(c.to_owned());
+        }
+        let msg = db.message();
+        for prefix in [
+            "UNIQUE constraint failed: ",
+            "CHECK constraint failed: ",
+            "FOREIGN KEY constraint failed",
+        ] {
+            if let Some(rest) = msg.strip_prefix(prefix) {
+                return Some(rest.trim().to_owned());
+            }
+        }
+        let code = db.code().unwrap_or_default();
+        if matches!(
+            code.as_ref(),
+            "23505" | "23514" | "23503" | "2067" | "1555" | "275" | "787"
+        ) {
+            return Some(msg.to_owned());
+        }
+    }
+    None
+}

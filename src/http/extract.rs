@@ -1,0 +1,249 @@
+//! Request extractors whose rejections are our own problem+json errors.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Query, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::auth::token::{Claims, Role};
+use crate::error::{ApiError, FieldError};
+use crate::http::validate::Validate;
+
+/// JSON body: malformed JSON is 400, a wrong type or missing field is 422 naming
+/// the field, then the type's own `validate()` runs.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+            if !ct.starts_with("application/json") && !ct.contains("+json") {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be JSON (Content-Type: application/json)",
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        let value = parse_json::<T>(&bytes)?;
+        value.validate()?;
+        Ok(ApiJson(value))
+    }
+}
+
+fn body_rejection(rej: BytesRejection) -> ApiError {
+    let status = rej.status();
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            "payload_too_large",
+            "the request body is over 64 KiB",
+        )
+    } else {
+        ApiError::bad_request("bad_request", rej.body_text())
+    }
+}
+
+/// Parses JSON, telling syntax errors (400) from shape errors (422 with the field).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::bad_request(
+            "malformed_json",
+            "the request body is empty; a JSON object is expected",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    let value = result.map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        use serde_json::error::Category;
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
+                "malformed_json",
+                format!("malformed JSON: {}", strip_position(&inner.to_string())),
+            ),
+            Category::Data => {
+                let msg = strip_position(&inner.to_string());
+                let field = if let Some(missing) = msg
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.split('`').next())
+                {
+                    if path == "." {
+                        missing.to_owned()
+                    } else {
+                        format!("{path}.{missing}")
+                    }
+                } else if path == "." {
+                    "body".to_owned()
+                } else {
+                    path
+                };
+                let code = if msg.starts_with("missing field") {
+                    "required"
+                } else if msg.starts_with("unknown field") {
+                    "unknown_field"
+                } else {
+                    "invalid_type"
+                };
+                ApiError::validation(vec![FieldError::new(field, code, msg)])
+            }
+        }
+    })?;
+    // Trailing garbage after the value is a syntax error, not silently ignored.
+    Ok(value)
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// Query string whose rejection is a 422 naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|rej| {
+                let text = rej.body_text();
+                let msg = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text)
+                    .to_owned();
+                let field = msg
+                    .split('`')
+                    .nth(1)
+                    .filter(|_| msg.contains("field `"))
+                    .unwrap_or("query")
+                    .to_owned();
+                ApiError::validation(vec![FieldError::new(field, "invalid_query", msg)])
+            })?;
+        value.validate()?;
+        Ok(ApiQuery(value))
+    }
+}
+
+/// The authenticated caller, from a valid `Authorization: Bearer` access token.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: String,
+    pub role: Role,
+    /// The club a staff member works for.
+    pub staff_club: Option<String>,
+}
+
+impl AuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this action needs the admin role"))
+        }
+    }
+
+    /// Staff of `club_id`, or an admin.
+    pub fn require_staff_of(&self, club_id: &str) -> Result<(), ApiError> {
+        if self.is_admin()
+            || (self.role == Role::Staff && self.staff_club.as_deref() == Some(club_id))
+        {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this action needs staff of {club_id} or an admin"
+            )))
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+        let value = header
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("invalid Authorization header"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
+        let claims: Claims = state.tokens.verify_access(token)?;
+        Ok(AuthUser {
+            id: claims.sub,
+            role: claims.role,
+            staff_club: claims.club,
+        })
+    }
+}
+
+/// Address of the client, for rate limits: the peer address, or the first
+/// `X-Forwarded-For` hop when the deployment says a trusted proxy sets it.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S> FromRequestParts<S> for ClientIp
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        if state.config.trust_forwarded_for {
+            if let Some(ip) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+            {
+                return Ok(ClientIp(ip));
+            }
+        }
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Ok(ClientIp(ip))
+    }
+}

@@ -1,0 +1,6 @@
+//! HTTP plumbing shared by every capability.
+
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod validate;

@@ -1,0 +1,113 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi as _};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "PaieCashFan API",
+        description = "Backend of the PaieCashFan football fan app: wallet, tickets, shop, eSIMs, social and recommendations. \
+Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.",
+    ),
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "clubs", description = "Football clubs"),
+        (name = "system", description = "Health and counts"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn base() -> OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Gives every operation the error answers every route can produce, so the
+/// document lists each status a client may see: 401 on secured routes, 400,
+/// 413, 415 and 422 where a body is read, 422 on query parameters, and a
+/// problem+json `default` for the rest (404, 405, 429, 503).
+pub fn finish(mut api: OpenApi) -> OpenApi {
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    for item in api.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_problem_responses(op);
+        }
+    }
+    api
+}
+
+fn problem(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+fn add_problem_responses(op: &mut Operation) {
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let has_body = op.request_body.is_some();
+    let has_query = op.parameters.as_ref().is_some_and(|ps| {
+        ps.iter().any(|p| match p {
+            utoipa::openapi::RefOr::T(p) => {
+                matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+            }
+            utoipa::openapi::RefOr::Ref(_) => false,
+        })
+    });
+    let mut wanted: Vec<(&str, &str)> = Vec::new();
+    if secured {
+        wanted.push(("401", "missing, invalid or expired access token"));
+    }
+    if has_body {
+        wanted.push(("400", "malformed JSON"));
+        wanted.push(("413", "body over 64 KiB"));
+        wanted.push(("415", "body is not JSON"));
+        wanted.push(("422", "a field is missing or invalid (`errors` lists them)"));
+    }
+    if has_query {
+        wanted.push(("422", "a query parameter is invalid"));
+    }
+    wanted.push(("default", "any other error, as problem details"));
+    for (status, desc) in wanted {
+        if !op.responses.responses.contains_key(status) {
+            op.responses
+                .responses
+                .insert(status.to_owned(), problem(desc).into());
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Field validation that collects every problem of a body into one 422.
+
+use crate::error::{ApiError, FieldError};
+
+pub trait Validate {
+    fn validate(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+impl Validate for serde_json::Value {}
+impl Validate for () {}
+
+/// Collects field errors; `finish()` turns them into one 422.
+#[derive(Default)]
+pub struct Checks(Vec<FieldError>);
+
+impl Checks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, field: &str, code: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, code, message));
+    }
+
+    /// Length in characters (not bytes) within `min..=max`, and no control characters.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        let n = value.chars().count();
+        if n < min {
+            if min == 1 {
+                self.push(field, "required", "must not be empty");
+            } else {
+                self.push(
+                    field,
+                    "too_short",
+                    format!("must be at least {min} characters"),
+                );
+            }
+        } else if n > max {
+            self.push(
+                field,
+                "too_long",
+                format!("must be at most {max} characters"),
+            );
+        } else if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            self.push(
+                field,
+                "invalid_characters",
+                "must not contain control characters",
+            );
+        }
+    }
+
+    pub fn optional_text(&mut self, field: &str, value: Option<&str>, min: usize, max: usize) {
+        if let Some(v) = value {
+            self.text(field, v, min, max);
+        }
+    }
+
+    pub fn range(&mut self, field: &str, value: i64, min: i64, max: i64) {
+        if value < min || value > max {
+            self.push(
+                field,
+                "out_of_range",
+                format!("must be between {min} and {max}"),
+            );
+        }
+    }
+
+    pub fn add(&mut self, err: Option<FieldError>) {
+        if let Some(e) = err {
+            self.0.push(e);
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
+    }
+}
+
+/// A normalised e-mail address: trimmed, lower-cased, one `@` with text on both
+/// sides and a dot in the domain. Deliverability is not our business here.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let e = raw.trim().to_lowercase();
+    if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let (local, domain) = e.split_once('@')?;
+    if local.is_empty()
+        || local.len() > 64
+        || domain.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+    {
+        return None;
+    }
+    Some(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(
+            normalize_email("  Fan@Example.COM ").as_deref(),
+            Some("fan@example.com")
+        );
+        for bad in [
+            "", "x", "@a.b", "a@", "a@b", "a b@c.d", "a@b..c", "a@@b.c", "a@.b",
+        ] {
+            assert!(normalize_email(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_counts_characters_not_bytes() {
+        let mut c = Checks::new();
+        c.text("name", "Zoé Ñúñez 日本", 1, 13);
+        assert!(c.finish().is_ok());
+        let mut c = Checks::new();
+        c.text("name", "a\u{0}b", 1, 10);
+        assert!(c.finish().is_err());
+    }
+}

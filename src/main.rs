@@ -1,0 +1,136 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use paiecashfan::app::{self, AppState};
+use paiecashfan::auth::{password, token::Role};
+use paiecashfan::config::{Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "paiecashfan", version, about = "PaieCashFan server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin, or with --club a staff member of that club.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        club: Option<String>,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", app::openapi_document().to_pretty_json()?);
+        return Ok(());
+    }
+    let mut config = Config::from_env()?;
+    init_tracing(config.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            config.demo_data = false;
+            AppState::build(config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    password: pw,
+                    club,
+                    name,
+                },
+        } => {
+            config.demo_data = false;
+            let state = AppState::build(config).await?;
+            let email = paiecashfan::http::validate::normalize_email(&email)
+                .context("invalid e-mail address")?;
+            anyhow::ensure!(
+                pw.chars().count() >= 8,
+                "password must be at least 8 characters"
+            );
+            let hash = password::hash(pw)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let role = if club.is_some() {
+                Role::Staff
+            } else {
+                Role::Admin
+            };
+            let user = paiecashfan::auth::service::create_user(
+                &state,
+                &email,
+                &hash,
+                &name,
+                None,
+                role,
+                club.as_deref(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created {} {} ({})", role.as_str(), user.email, user.id);
+            Ok(())
+        }
+        Command::Openapi => Ok(()),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let state = AppState::build(config).await?;
+    tracing::info!(
+        database = state.db.backend.name(),
+        redis = state.redis.is_some(),
+        demo_data = state.config.demo_data,
+        "PaieCashFan listening on http://{local}"
+    );
+    println!("PaieCashFan server on http://{local}");
+    println!("  API:      http://{local}/api  (health: http://{local}/api/health)");
+    println!("  API docs: http://{local}/docs");
+    println!("  OpenAPI:  http://{local}/api/openapi.json");
+    app::serve(listener, state, app::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
