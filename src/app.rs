@@ -59,7 +59,7 @@ impl AppState {
         .await?;
         db.migrate().await?;
         let redis = match &config.redis_url {
-            Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
+            Some(url) => Some(Redis::connect(url, &config.redis_prefix)?),
             None => None,
         };
         let secret = match &config.jwt_secret {

@@ -66,8 +66,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; a JSON object is expected",
         ));
     }
+    // Syntax first, over the whole body, so a truncated document is always a 400
+    // even when its first value already has the wrong shape.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("malformed JSON: {}", strip_position(&e.to_string())),
+        )
+    })?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
     let value = result.map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -104,7 +112,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })?;
-    // Trailing garbage after the value is a syntax error, not silently ignored.
     Ok(value)
 }
 

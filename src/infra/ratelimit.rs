@@ -19,7 +19,23 @@ pub enum RateLimiter {
     Redis { redis: Redis, per_minute: u32 },
 }
 
-const WINDOW_SECS: u64 = 60;
+/// GCRA (the algorithm `governor` runs locally) on Redis's own clock, so all
+/// instances agree and there is no window edge where twice the limit passes.
+/// Returns 0 when allowed, else the milliseconds to wait.
+const GCRA_SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local emission = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tolerance then
+  return tat - now - tolerance
+end
+local new_tat = tat + emission
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+return 0
+"#;
 
 impl RateLimiter {
     pub fn new(per_minute: u32, redis: Option<Redis>) -> RateLimiter {
@@ -47,20 +63,18 @@ impl RateLimiter {
                 })
             }
             RateLimiter::Redis { redis, per_minute } => {
-                let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
-                let window = now / WINDOW_SECS;
-                let k = redis.key(&format!("rl:{key}:{window}"));
                 let mut conn = redis.conn.clone();
-                let result: redis::RedisResult<(u64, ())> = redis::pipe()
-                    .atomic()
-                    .incr(&k, 1u64)
-                    .expire(&k, (WINDOW_SECS * 2) as i64)
-                    .query_async(&mut conn)
+                let emission_ms = 60_000 / u64::from((*per_minute).max(1));
+                let tolerance_ms = emission_ms * u64::from(per_minute.saturating_sub(1));
+                let result: redis::RedisResult<i64> = redis::Script::new(GCRA_SCRIPT)
+                    .key(redis.key(&format!("rl:{key}")))
+                    .arg(emission_ms)
+                    .arg(tolerance_ms)
+                    .invoke_async(&mut conn)
                     .await;
                 match result {
-                    Ok((count, ())) if count > u64::from(*per_minute) => {
-                        let retry = WINDOW_SECS - now % WINDOW_SECS;
-                        Err(ApiError::rate_limited(retry))
+                    Ok(wait_ms) if wait_ms > 0 => {
+                        Err(ApiError::rate_limited((wait_ms as u64).div_ceil(1000)))
                     }
                     Ok(_) => Ok(()),
                     Err(err) => {

@@ -12,13 +12,15 @@ pub struct Redis {
 }
 
 impl Redis {
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Redis> {
+    /// Connects lazily: the server starts while Redis is down (readiness says so)
+    /// and reconnects by itself when Redis comes back.
+    pub fn connect(url: &str, prefix: &str) -> anyhow::Result<Redis> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(3)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(2);
-        let conn = client.get_connection_manager_with_config(config).await?;
+        let conn = client.get_connection_manager_lazy(config)?;
         Ok(Redis {
             conn,
             client,

@@ -1,0 +1,458 @@
+use reqwest::Method;
+use serde_json::json;
+
+use crate::both_engines;
+use crate::helpers::{Engine, TEST_JWT_SECRET, spawn_app, spawn_with};
+
+both_engines!(
+    fan_registers_logs_in_and_reads_profile,
+    register_rejects_bad_fields_and_duplicates,
+    login_gives_same_answer_for_unknown_email_and_wrong_password,
+    refresh_rotates_and_reuse_revokes_the_family,
+    logout_revokes_the_session,
+    forged_and_expired_tokens_are_rejected,
+    profile_update_changes_name_and_club,
+    accounts_survive_a_restart,
+    demo_fan_can_log_in,
+    login_and_register_are_rate_limited_per_address_and_account,
+);
+
+async fn fan_registers_logs_in_and_reads_profile(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let r = app
+        .post("/api/auth/register")
+        .json(&json!({"email": "  Zoe.Martin@Example.COM ", "password": "allez monaco!", "name": "Zoé Martin", "clubId": "AS_MONACO"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(r.body["user"]["email"], "zoe.martin@example.com");
+    assert_eq!(r.body["user"]["name"], "Zoé Martin");
+    assert_eq!(r.body["user"]["clubId"], "AS_MONACO");
+    assert_eq!(r.body["user"]["role"], "fan");
+    assert_eq!(r.body["tokenType"], "Bearer");
+    assert_eq!(r.body["expiresIn"], 900);
+    assert!(r.body["refreshToken"].as_str().unwrap().len() >= 40);
+    assert!(r.body["user"].get("passwordHash").is_none());
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    let id = r.body["user"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+
+    let me = app
+        .get("/api/auth/me")
+        .token(&token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(me.body["user"]["id"], id.as_str());
+
+    let login = app
+        .post("/api/auth/login")
+        .json(&json!({"email": "ZOE.MARTIN@example.com", "password": "allez monaco!"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(login.body["user"]["id"], id.as_str());
+    let me = app
+        .get("/api/auth/me")
+        .token(login.body["token"].as_str().unwrap())
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(me.body["user"]["email"], "zoe.martin@example.com");
+}
+
+async fn register_rejects_bad_fields_and_duplicates(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let users_before = app.get("/api/stats").send().await.body["users"].clone();
+
+    let r = app
+        .post("/api/auth/register")
+        .json(&json!({"email": "not-an-email", "password": "short", "name": "", "clubId": "NO_SUCH_CLUB"}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"email") && fields.contains(&"password") && fields.contains(&"name"),
+        "{fields:?}"
+    );
+
+    let r = app
+        .post("/api/auth/register")
+        .json(&json!({"email": "a@example.com", "password": "long enough pw", "name": "A", "clubId": "NO_SUCH_CLUB"}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "clubId");
+
+    let r = app
+        .post("/api/auth/register")
+        .json(&json!({"email": "a@example.com", "name": "A"}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "password");
+    assert_eq!(r.body["errors"][0]["code"], "required");
+
+    app.post("/api/auth/register")
+        .json(&json!({"email": "dup@example.com", "password": "long enough pw", "name": "First", "clubId": "PSG"}))
+        .send()
+        .await
+        .expect(201);
+    app.post("/api/auth/register")
+        .json(&json!({"email": "DUP@Example.com", "password": "another password", "name": "Second", "clubId": "OM"}))
+        .send()
+        .await
+        .expect_problem(409, "email_taken");
+
+    // SQL-looking input is just text.
+    let r = app
+        .post("/api/auth/register")
+        .json(&json!({"email": "bobby@example.com", "password": "'; DROP TABLE users; --", "name": "Robert'); DROP TABLE users;--"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(r.body["user"]["name"], "Robert'); DROP TABLE users;--");
+    let users_after = app.get("/api/stats").send().await.body["users"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(users_after, users_before.as_i64().unwrap() + 2);
+}
+
+async fn login_gives_same_answer_for_unknown_email_and_wrong_password(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Lina", "OL").await;
+    let wrong = app
+        .post("/api/auth/login")
+        .json(&json!({"email": fan.email, "password": "not the password"}))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    let unknown = app
+        .post("/api/auth/login")
+        .json(&json!({"email": "nobody@example.com", "password": "not the password"}))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    assert_eq!(wrong.body["detail"], unknown.body["detail"]);
+    assert_eq!(wrong.body["error"], unknown.body["error"]);
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_family(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Karim", "OM").await;
+    let r1 = app
+        .post("/api/auth/refresh")
+        .json(&json!({"refreshToken": fan.refresh}))
+        .send()
+        .await
+        .expect(200);
+    let second = r1.body["refreshToken"].as_str().unwrap().to_owned();
+    assert_ne!(second, fan.refresh);
+    app.get("/api/auth/me")
+        .token(r1.body["token"].as_str().unwrap())
+        .send()
+        .await
+        .expect(200);
+
+    // The first token was already used: presenting it again looks like theft.
+    app.post("/api/auth/refresh")
+        .json(&json!({"refreshToken": fan.refresh}))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    // ... so the whole family is gone, including the current token.
+    app.post("/api/auth/refresh")
+        .json(&json!({"refreshToken": second}))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    app.post("/api/auth/refresh")
+        .json(&json!({"refreshToken": "made-up"}))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+
+    // A new login opens a new, independent family.
+    let login = app
+        .post("/api/auth/login")
+        .json(&json!({"email": fan.email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect(200);
+    app.post("/api/auth/refresh")
+        .json(&json!({"refreshToken": login.body["refreshToken"]}))
+        .send()
+        .await
+        .expect(200);
+}
+
+async fn logout_revokes_the_session(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Ines", "PSG").await;
+    app.post("/api/auth/logout")
+        .json(&json!({"refreshToken": fan.refresh}))
+        .send()
+        .await
+        .expect(204);
+    app.post("/api/auth/refresh")
+        .json(&json!({"refreshToken": fan.refresh}))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    // Logging out twice is harmless.
+    app.post("/api/auth/logout")
+        .json(&json!({"refreshToken": fan.refresh}))
+        .send()
+        .await
+        .expect(204);
+}
+
+async fn forged_and_expired_tokens_are_rejected(engine: Engine) {
+    use base64::Engine as _;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Eve", "PSG").await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = |exp: i64| json!({"sub": fan.id, "role": "admin", "iat": now - 10, "exp": exp});
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims(now + 600))
+    );
+    let other_secret = encode(
+        &Header::new(Algorithm::HS256),
+        &claims(now + 600),
+        &EncodingKey::from_secret(b"some other secret some other secret"),
+    )
+    .unwrap();
+    let other_alg = encode(
+        &Header::new(Algorithm::HS512),
+        &claims(now + 600),
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let expired = encode(
+        &Header::new(Algorithm::HS256),
+        &claims(now - 5),
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    // Same secret, valid: proves the forgeries fail for the stated reason.
+    let genuine = encode(
+        &Header::new(Algorithm::HS256),
+        &claims(now + 600),
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    app.get("/api/auth/me")
+        .token(&genuine)
+        .send()
+        .await
+        .expect(200);
+
+    let mut tampered = fan.token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+
+    for bad in [
+        alg_none,
+        other_secret,
+        other_alg,
+        expired,
+        tampered,
+        "garbage".into(),
+    ] {
+        app.get("/api/auth/me")
+            .token(&bad)
+            .send()
+            .await
+            .expect_problem(401, "unauthorized");
+    }
+    app.get("/api/auth/me")
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    app.get("/api/auth/me")
+        .header("authorization", &format!("Basic {}", fan.token))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+}
+
+async fn profile_update_changes_name_and_club(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Yassine", "PSG").await;
+    let r = app
+        .patch("/api/auth/me")
+        .token(&fan.token)
+        .json(&json!({"name": "Yassine B.", "clubId": "WYDAD_AC"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r.body["user"]["name"], "Yassine B.");
+    assert_eq!(r.body["user"]["clubId"], "WYDAD_AC");
+    app.patch("/api/auth/me")
+        .token(&fan.token)
+        .json(&json!({"clubId": "NOPE"}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    app.patch("/api/auth/me")
+        .token(&fan.token)
+        .json(&json!({"name": ""}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    // Only the club changes; the name stays.
+    let r = app
+        .patch("/api/auth/me")
+        .token(&fan.token)
+        .json(&json!({"clubId": null}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r.body["user"]["name"], "Yassine B.");
+    assert!(r.body["user"]["clubId"].is_null());
+    let me = app
+        .get("/api/auth/me")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(me.body["user"]["name"], "Yassine B.");
+}
+
+async fn accounts_survive_a_restart(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Persist", "OL").await;
+    let app2 = app.restart().await;
+    let r = app2
+        .post("/api/auth/login")
+        .json(&json!({"email": fan.email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r.body["user"]["id"], fan.id.as_str());
+    // Seeding again on the second start did not duplicate anything.
+    let clubs = app2.get("/api/clubs").send().await.expect(200);
+    let n = clubs.body["clubs"].as_array().unwrap().len();
+    assert!(n >= 7, "{n}");
+    let stats = app2.get("/api/stats").send().await.expect(200);
+    assert_eq!(stats.body["clubs"], n);
+    assert_eq!(stats.body["users"], 2, "demo fan + Persist");
+}
+
+async fn demo_fan_can_log_in(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let r = app
+        .post("/api/auth/login")
+        .json(&json!({"email": "demo@paiecashfan.com", "password": "demo123"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r.body["user"]["clubId"], "AS_MONACO");
+    let clubs = app.get("/api/clubs").send().await.expect(200);
+    let ids: Vec<&str> = clubs.body["clubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "AS_MONACO",
+        "PSG",
+        "OL",
+        "OM",
+        "WYDAD_AC",
+        "RAJA_CA",
+        "COTON_SPORT",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    let monaco = app.get("/api/clubs/AS_MONACO").send().await.expect(200);
+    assert_eq!(monaco.body["club"]["currency"], "EUR");
+    app.get("/api/clubs/NOPE")
+        .send()
+        .await
+        .expect_problem(404, "not_found");
+}
+
+async fn login_and_register_are_rate_limited_per_address_and_account(engine: Engine) {
+    let app = spawn_with(engine.clone(), |v| {
+        v.insert("AUTH_RATE_LIMIT_PER_MINUTE".into(), "3".into());
+        v.insert("TRUST_FORWARDED_FOR".into(), "true".into());
+    })
+    .await;
+    let attempt = |ip: &'static str, email: &'static str| {
+        app.post("/api/auth/login")
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": email, "password": "wrong password"}))
+    };
+    // Per address: three different accounts from one address, then blocked.
+    for email in ["a@example.com", "b@example.com", "c@example.com"] {
+        attempt("10.0.0.1", email).send().await.expect(401);
+    }
+    let r = attempt("10.0.0.1", "d@example.com")
+        .send()
+        .await
+        .expect_problem(429, "rate_limited");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Registration from that address is limited too.
+    app.post("/api/auth/register")
+        .header("x-forwarded-for", "10.0.0.1")
+        .json(&json!({"email": "new@example.com", "password": "long enough pw", "name": "N"}))
+        .send()
+        .await
+        .expect_problem(429, "rate_limited");
+
+    // Per account: one account tried from many addresses.
+    for ip in ["10.0.1.1", "10.0.1.2", "10.0.1.3"] {
+        attempt(ip, "victim@example.com").send().await.expect(401);
+    }
+    attempt("10.0.1.4", "victim@example.com")
+        .send()
+        .await
+        .expect_problem(429, "rate_limited");
+    // Another account from a fresh address is unaffected.
+    attempt("10.0.2.1", "other@example.com")
+        .send()
+        .await
+        .expect(401);
+
+    // Several instances sharing Redis share one allowance.
+    if let Some(redis) = crate::helpers::redis_url() {
+        let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let configure = |v: &mut std::collections::HashMap<String, String>| {
+            v.insert("AUTH_RATE_LIMIT_PER_MINUTE".into(), "3".into());
+            v.insert("REDIS_URL".into(), redis.clone());
+            v.insert("REDIS_PREFIX".into(), prefix.clone());
+        };
+        let a = spawn_with(engine.clone(), configure).await;
+        let b = spawn_with(engine, configure).await;
+        let mut statuses = vec![];
+        for i in 0..4 {
+            let target = if i % 2 == 0 { &a } else { &b };
+            let r = target
+                .req(Method::POST, "/api/auth/login")
+                .json(&json!({"email": "shared@example.com", "password": "wrong password"}))
+                .send()
+                .await;
+            statuses.push(r.status.as_u16());
+        }
+        assert_eq!(statuses, vec![401, 401, 401, 429]);
+        let ready = a.get("/api/health/ready").send().await.expect(200);
+        assert_eq!(ready.body["checks"]["redis"], "ok");
+    }
+}

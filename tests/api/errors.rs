@@ -1,0 +1,110 @@
+use serde_json::json;
+
+use crate::both_engines;
+use crate::helpers::{Engine, spawn_app};
+
+both_engines!(bad_inputs_get_problem_details_and_change_nothing);
+
+async fn bad_inputs_get_problem_details_and_change_nothing(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let users = || async {
+        app.get("/api/stats").send().await.body["users"]
+            .as_i64()
+            .unwrap()
+    };
+    let before = users().await;
+
+    // Broken JSON, empty body, trailing garbage: 400.
+    for raw in [
+        "{\"email\": ",
+        "",
+        "not json",
+        "{\"email\":\"a@b.co\",\"password\":\"x\",\"name\":\"n\"} trailing",
+        "[1,2",
+    ] {
+        app.post("/api/auth/register")
+            .raw("application/json", raw.to_owned())
+            .send()
+            .await
+            .expect_problem(400, "malformed_json");
+    }
+    // Wrong types and missing fields: 422 naming the field.
+    let r = app
+        .post("/api/auth/register")
+        .json(&json!({"email": ["x"], "password": "long enough pw", "name": "A"}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "email");
+    let r = app
+        .post("/api/auth/login")
+        .json(&json!({"password": "x"}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "email");
+    // A JSON value that is not an object.
+    app.post("/api/auth/login")
+        .json(&json!(42))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    // Not JSON at all.
+    app.post("/api/auth/login")
+        .raw("text/plain", "email=a&password=b")
+        .send()
+        .await
+        .expect_problem(415, "unsupported_media_type");
+    // Over 64 KiB: 413, whatever the content.
+    let huge = format!(
+        "{{\"email\":\"big@example.com\",\"password\":\"long enough pw\",\"name\":\"{}\"}}",
+        "x".repeat(70 * 1024)
+    );
+    app.post("/api/auth/register")
+        .raw("application/json", huge)
+        .send()
+        .await
+        .expect_problem(413, "payload_too_large");
+    // Long strings within the body limit are validated, not stored.
+    app.post("/api/auth/register")
+        .json(&json!({"email": "long@example.com", "password": "long enough pw", "name": "é".repeat(101)}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    // Control characters and absurd passwords.
+    app.post("/api/auth/register")
+        .json(&json!({"email": "ctl@example.com", "password": "long enough pw", "name": "a\u{0007}b"}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    app.post("/api/auth/register")
+        .json(&json!({"email": "pw@example.com", "password": "p".repeat(129), "name": "P"}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    // Unknown route and wrong method are problem details too.
+    app.get("/api/definitely/not/here")
+        .send()
+        .await
+        .expect_problem(404, "not_found");
+    app.req(reqwest::Method::DELETE, "/api/health")
+        .send()
+        .await
+        .expect_problem(405, "method_not_allowed");
+    app.req(reqwest::Method::PUT, "/api/auth/login")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect_problem(405, "method_not_allowed");
+
+    assert_eq!(users().await, before, "no bad request created an account");
+
+    // Unicode is welcome where it is text.
+    let r = app
+        .post("/api/auth/register")
+        .json(&json!({"email": "ünï@example.com", "password": "mot de passe sûr", "name": "Ngozi 🦁 Ọkàfọ̀"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(r.body["user"]["name"], "Ngozi 🦁 Ọkàfọ̀");
+}

@@ -1,0 +1,415 @@
+//! Starts the real server on a random port with a fresh database, and speaks HTTP to it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use paiecashfan::app::{self, AppState};
+use paiecashfan::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{AnyConnection, Connection, Executor};
+use tokio::sync::oneshot;
+
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+
+#[derive(Debug, Clone)]
+pub enum Engine {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Engine {
+    /// PostgreSQL when `TEST_DATABASE_URL` is set.
+    pub fn postgres() -> Option<Engine> {
+        std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(Engine::Postgres)
+    }
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL (when configured):
+/// `both_engines!(name, ...)` expects `async fn name(engine: Engine)`.
+#[macro_export]
+macro_rules! both_engines {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Engine::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                match $crate::helpers::Engine::postgres() {
+                    Some(engine) => super::$name(engine).await,
+                    None => eprintln!("TEST_DATABASE_URL is not set: PostgreSQL pass skipped"),
+                }
+            }
+        }
+    )* };
+}
+
+/// A fresh, empty database that is removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    cleanup: Option<Cleanup>,
+}
+
+enum Cleanup {
+    Dir(std::path::PathBuf),
+    Schema { admin_url: String, schema: String },
+}
+
+impl TestDb {
+    pub async fn new(engine: &Engine) -> TestDb {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        match engine {
+            Engine::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("pcf-test-{tag}"));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                TestDb {
+                    url: format!("sqlite://{}", dir.join("test.db").display()),
+                    cleanup: Some(Cleanup::Dir(dir)),
+                }
+            }
+            Engine::Postgres(base) => {
+                // One schema per test: cheaper than a database, equally isolated.
+                sqlx::any::install_default_drivers();
+                let schema = format!("t_{tag}");
+                let mut conn = AnyConnection::connect(base)
+                    .await
+                    .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+                conn.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+                    .await
+                    .expect("create schema");
+                conn.close().await.ok();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                TestDb {
+                    url: format!("{base}{sep}options[search_path]={schema}"),
+                    cleanup: Some(Cleanup::Schema {
+                        admin_url: base.clone(),
+                        schema,
+                    }),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self.cleanup.take() {
+            Some(Cleanup::Dir(dir)) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Some(Cleanup::Schema { admin_url, schema }) => {
+                // Drop cannot be async; a short-lived runtime on its own thread can.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
+                    rt.block_on(async {
+                        let mut conn = AnyConnection::connect(&admin_url).await.ok()?;
+                        conn.execute(sqlx::AssertSqlSafe(format!(
+                            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                        )))
+                        .await
+                        .ok()?;
+                        conn.close().await.ok()
+                    })
+                })
+                .join();
+            }
+            None => {}
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub vars: HashMap<String, String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    // Declared last: dropped after the server is told to stop.
+    pub db: TestDb,
+}
+
+/// Variables every test server starts with; `configure` may change them.
+pub fn base_vars(db_url: &str) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    vars.insert("DATABASE_URL".into(), db_url.to_owned());
+    vars.insert("JWT_SECRET".into(), TEST_JWT_SECRET.into());
+    vars.insert("DEMO_DATA".into(), "true".into());
+    vars.insert("AUTH_RATE_LIMIT_PER_MINUTE".into(), "100000".into());
+    vars.insert("DB_MAX_CONNECTIONS".into(), "8".into());
+    vars.insert("LOG_FORMAT".into(), "pretty".into());
+    vars
+}
+
+pub async fn spawn_app(engine: Engine) -> TestApp {
+    spawn_with(engine, |_| {}).await
+}
+
+pub async fn spawn_with(
+    engine: Engine,
+    configure: impl FnOnce(&mut HashMap<String, String>),
+) -> TestApp {
+    let db = TestDb::new(&engine).await;
+    let mut vars = base_vars(&db.url);
+    configure(&mut vars);
+    start(db, vars).await
+}
+
+pub async fn start(db: TestDb, vars: HashMap<String, String>) -> TestApp {
+    let config = Config::from_map(&vars).expect("test config");
+    let vars_kept = vars.clone();
+    let state = AppState::build(config).await.expect("app state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let server_state = state.clone();
+    let server = tokio::spawn(async move {
+        app::serve(listener, server_state, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server");
+    });
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        state,
+        vars: vars_kept,
+        shutdown: Some(tx),
+        server: Some(server),
+        db,
+    }
+}
+
+/// Redis for tests that need it, with a key prefix of their own.
+pub fn redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A response as a test looks at it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Resp {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status, body: {}",
+            self.text
+        );
+        self
+    }
+    #[track_caller]
+    pub fn expect_problem(self, status: u16, code: &str) -> Resp {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+            "application/problem+json",
+            "body: {}",
+            self.text
+        );
+        assert_eq!(self.code(), code, "body: {}", self.text);
+        assert_eq!(self.body["status"], status, "body: {}", self.text);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        assert!(self.body["error"].is_string());
+        self
+    }
+}
+
+pub struct Req<'a> {
+    app: &'a TestApp,
+    rb: reqwest::RequestBuilder,
+}
+
+impl Req<'_> {
+    pub fn token(mut self, token: &str) -> Self {
+        self.rb = self.rb.bearer_auth(token);
+        self
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.rb = self.rb.header(name, value);
+        self
+    }
+    pub fn json(mut self, body: &Value) -> Self {
+        self.rb = self.rb.json(body);
+        self
+    }
+    pub fn raw(mut self, content_type: &str, body: impl Into<reqwest::Body>) -> Self {
+        self.rb = self.rb.header("content-type", content_type).body(body);
+        self
+    }
+    pub async fn send(self) -> Resp {
+        let _ = self.app;
+        let resp = self.rb.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+}
+
+impl TestApp {
+    pub fn req(&self, method: Method, path: &str) -> Req<'_> {
+        Req {
+            app: self,
+            rb: self
+                .client
+                .request(method, format!("{}{}", self.base, path)),
+        }
+    }
+    pub fn get(&self, path: &str) -> Req<'_> {
+        self.req(Method::GET, path)
+    }
+    pub fn post(&self, path: &str) -> Req<'_> {
+        self.req(Method::POST, path)
+    }
+    pub fn patch(&self, path: &str) -> Req<'_> {
+        self.req(Method::PATCH, path)
+    }
+
+    /// Registers a new fan of `club` and returns them signed in.
+    pub async fn fan(&self, name: &str, club: &str) -> Fan {
+        let email = format!(
+            "{}-{}@example.com",
+            name.to_lowercase().replace(' ', "."),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let r = self
+            .post("/api/auth/register")
+            .json(&json!({"email": email, "password": "correct horse battery", "name": name, "clubId": club}))
+            .send()
+            .await
+            .expect(201);
+        Fan {
+            id: r.body["user"]["id"].as_str().unwrap_or_default().to_owned(),
+            token: r.body["token"].as_str().unwrap_or_default().to_owned(),
+            refresh: r.body["refreshToken"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            email,
+        }
+    }
+
+    /// Creates a staff member of `club` (or an admin with `None`) directly in the
+    /// database, as `paiecashfan admin create` does, and signs them in.
+    pub async fn staff(&self, club: Option<&str>) -> Fan {
+        use paiecashfan::auth::token::Role;
+        let email = format!("staff-{}@example.com", uuid::Uuid::new_v4().simple());
+        let hash = paiecashfan::auth::password::hash("staff password 1".into())
+            .await
+            .expect("hash");
+        let role = if club.is_some() {
+            Role::Staff
+        } else {
+            Role::Admin
+        };
+        paiecashfan::auth::service::create_user(
+            &self.state,
+            &email,
+            &hash,
+            "Staff",
+            None,
+            role,
+            club,
+        )
+        .await
+        .expect("create staff");
+        let r = self
+            .post("/api/auth/login")
+            .json(&json!({"email": email, "password": "staff password 1"}))
+            .send()
+            .await
+            .expect(200);
+        Fan {
+            id: r.body["user"]["id"].as_str().unwrap_or_default().to_owned(),
+            token: r.body["token"].as_str().unwrap_or_default().to_owned(),
+            refresh: r.body["refreshToken"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            email,
+        }
+    }
+
+    /// Stops this server and starts a new one on the same database.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let db = std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                cleanup: None,
+            },
+        );
+        let vars = std::mem::take(&mut self.vars);
+        start(db, vars).await
+    }
+
+    /// Stops the server and waits for in-flight requests to finish.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+        self.state.db.pool.close().await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.abort();
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Fan {
+    pub id: String,
+    pub token: String,
+    pub refresh: String,
+    pub email: String,
+}

@@ -1,0 +1,9 @@
+//! One integration test binary: every test starts the real server on a random
+//! port with a fresh database and talks HTTP to it, on SQLite and (with
+//! `TEST_DATABASE_URL`) on PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod system;

@@ -1,0 +1,190 @@
+use serde_json::json;
+
+use crate::both_engines;
+use crate::helpers::{Engine, spawn_app, spawn_with};
+
+both_engines!(
+    health_ready_and_stats_answer,
+    readiness_names_the_failing_part,
+    metrics_count_requests_by_route_template,
+    every_response_has_request_id_and_security_headers,
+    cors_allows_only_configured_origins,
+    openapi_and_docs_are_served,
+);
+
+async fn health_ready_and_stats_answer(engine: Engine) {
+    let app = spawn_app(engine.clone()).await;
+    let h = app.get("/api/health").send().await.expect(200);
+    assert_eq!(h.body["status"], "ok");
+    assert_eq!(h.body["version"], env!("CARGO_PKG_VERSION"));
+    assert!(h.body["uptime"].as_f64().unwrap() >= 0.0);
+    assert!(h.body["timestamp"].as_str().unwrap().ends_with('Z'));
+    let expected_db = match engine {
+        Engine::Sqlite => "sqlite",
+        Engine::Postgres(_) => "postgres",
+    };
+    assert_eq!(h.body["database"], expected_db);
+
+    let r = app.get("/api/health/ready").send().await.expect(200);
+    assert_eq!(r.body["checks"]["database"], "ok");
+    assert_eq!(r.body["checks"]["redis"], "disabled");
+
+    let s = app.get("/api/stats").send().await.expect(200);
+    let users = s.body["users"].as_i64().unwrap();
+    app.fan("Counted", "PSG").await;
+    app.fan("Counted Too", "OM").await;
+    let s = app.get("/api/stats").send().await.expect(200);
+    assert_eq!(s.body["users"].as_i64().unwrap(), users + 2);
+    assert!(s.body["clubs"].as_i64().unwrap() >= 7);
+}
+
+async fn readiness_names_the_failing_part(engine: Engine) {
+    // Nothing listens on port 1: Redis is configured but down.
+    let app = spawn_with(engine.clone(), |v| {
+        v.insert("REDIS_URL".into(), "redis://127.0.0.1:1".into());
+    })
+    .await;
+    let r = app
+        .get("/api/health/ready")
+        .send()
+        .await
+        .expect_problem(503, "unavailable");
+    assert_eq!(r.body["checks"]["redis"], "down");
+    assert_eq!(r.body["checks"]["database"], "ok");
+    // Liveness does not depend on Redis, and logins still work (limits fail open).
+    app.get("/api/health").send().await.expect(200);
+    app.post("/api/auth/login")
+        .json(&json!({"email": "demo@paiecashfan.com", "password": "demo123"}))
+        .send()
+        .await
+        .expect(200);
+
+    let app = spawn_app(engine).await;
+    app.state.db.pool.close().await;
+    let r = app
+        .get("/api/health/ready")
+        .send()
+        .await
+        .expect_problem(503, "unavailable");
+    assert_eq!(r.body["checks"]["database"], "down");
+}
+
+async fn metrics_count_requests_by_route_template(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.get("/api/clubs/PSG").send().await.expect(200);
+    app.get("/api/clubs/NOPE").send().await.expect(404);
+    let r = app.get("/metrics").send().await.expect(200);
+    let text = r.text;
+    // The template, never the concrete id.
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/api/clubs/{id}",status="200"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/api/clubs/{id}",status="404""#));
+    assert!(!text.contains("/api/clubs/PSG"));
+    assert!(text.contains("http_request_duration_seconds_bucket"));
+    assert!(text.contains(r#"db_pool_connections{state="idle"}"#));
+}
+
+async fn every_response_has_request_id_and_security_headers(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let r = app.get("/api/health").send().await.expect(200);
+    let id = r.headers["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    let r = app
+        .get("/api/health")
+        .header("x-request-id", "client-chosen-42")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r.headers["x-request-id"], "client-chosen-42");
+    let r = app.get("/nope").send().await.expect(404);
+    assert!(r.headers.contains_key("x-request-id"));
+    for h in [
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "strict-transport-security",
+        "referrer-policy",
+        "cross-origin-opener-policy",
+    ] {
+        assert!(r.headers.contains_key(h), "missing {h}");
+    }
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+}
+
+async fn cors_allows_only_configured_origins(engine: Engine) {
+    let app = spawn_with(engine, |v| {
+        v.insert("CORS_ORIGINS".into(), "https://app.paiecashfan.com".into());
+    })
+    .await;
+    let r = app
+        .req(reqwest::Method::OPTIONS, "/api/wallet/balance")
+        .header("origin", "https://app.paiecashfan.com")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.status);
+    assert_eq!(
+        r.headers["access-control-allow-origin"],
+        "https://app.paiecashfan.com"
+    );
+    let r = app
+        .get("/api/health")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect(200);
+    assert!(!r.headers.contains_key("access-control-allow-origin"));
+}
+
+async fn openapi_and_docs_are_served(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let r = app.get("/api/openapi.json").send().await.expect(200);
+    let doc = r.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/auth/logout",
+        "/api/auth/me",
+        "/api/clubs",
+        "/api/clubs/{id}",
+        "/api/health",
+        "/api/health/ready",
+        "/api/stats",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} not documented");
+    }
+    // Error statuses are documented with the problem schema.
+    let login = &doc["paths"]["/api/auth/login"]["post"]["responses"];
+    for status in ["200", "401", "422", "429", "400"] {
+        assert!(login.get(status).is_some(), "login {status} undocumented");
+    }
+    assert!(
+        doc["paths"]["/api/auth/me"]["get"]["responses"]
+            .get("401")
+            .is_some()
+    );
+    assert!(doc["components"]["schemas"].get("Problem").is_some());
+    assert!(
+        doc["components"]["securitySchemes"]
+            .get("bearerAuth")
+            .is_some()
+    );
+
+    let docs = app.get("/docs/").send().await.expect(200);
+    assert!(docs.text.contains("swagger"), "{}", docs.text);
+    // The UI's assets come from the binary, not a CDN.
+    assert!(
+        !docs.text.contains("https://"),
+        "docs page loads remote assets"
+    );
+    app.get("/docs/swagger-ui.css").send().await.expect(200);
+    app.get("/docs/swagger-ui-bundle.js")
+        .send()
+        .await
+        .expect(200);
+}
