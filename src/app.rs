@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::from_fn;
 use axum::routing::get;
+use axum::{Extension, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::Row;
 use tokio::net::TcpListener;
@@ -31,6 +31,7 @@ use crate::http::{middleware, openapi};
 use crate::infra::fanout::{Fanout, LocalFanout};
 use crate::infra::ratelimit::RateLimiter;
 use crate::infra::redis::Redis;
+use crate::wallet::provider::Payments;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -44,6 +45,7 @@ pub struct AppState {
     pub fanout: Arc<dyn Fanout>,
     pub started: Instant,
     pub metrics: PrometheusHandle,
+    pub payments: Payments,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
             fanout: Arc::new(LocalFanout::new(1024)),
             started: Instant::now(),
             metrics: middleware::prometheus(),
+            payments: Payments::from_config(&config)?,
             config: Arc::new(config),
         };
         if state.config.demo_data {
@@ -116,6 +119,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .nest("/api/auth", crate::auth::router())
         .nest("/api/clubs", crate::clubs::router())
+        .nest("/api/wallet", crate::wallet::router())
+        .nest("/api/payments", crate::wallet::payments_router())
+        .nest("/api/admin", crate::wallet::admin_router())
+        .nest("/api/notifications", crate::notifications::router())
         .nest("/api", crate::system::router())
 }
 
@@ -135,6 +142,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::system::metrics))
         .fallback(|| async { ApiError::not_found("resource") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Middleware that needs the state (idempotency) finds it here.
+        .layer(Extension(state.clone()))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -201,14 +210,29 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = router(state);
-    axum::serve(
+    let app = router(state.clone());
+    let purge = tokio::spawn(purge_idempotency_keys(state));
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
+    .await;
+    purge.abort();
+    served?;
     Ok(())
+}
+
+async fn purge_idempotency_keys(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match crate::http::idempotency::purge_expired(&state.db).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

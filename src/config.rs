@@ -38,6 +38,13 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
     pub redis_prefix: String,
+    /// Payment providers that may take deposits: `sandbox`, `stripe`.
+    pub payment_providers: Vec<String>,
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+    pub stripe_api_base: String,
+    /// Deposit limits per currency code: (per operation, per UTC day), in major units.
+    pub deposit_limits: Vec<(String, i64, i64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +125,42 @@ impl Config {
                 "DB_MAX_CONNECTIONS must be >= 1 and >= DB_MIN_CONNECTIONS".into(),
             ));
         }
+        let payment_providers: Vec<String> = get("PAYMENT_PROVIDERS")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_else(|| {
+                if app_env == AppEnv::Production {
+                    vec!["stripe".to_owned()]
+                } else {
+                    vec!["sandbox".to_owned()]
+                }
+            });
+        for p in &payment_providers {
+            if p != "sandbox" && p != "stripe" {
+                return Err(ConfigError(format!(
+                    "PAYMENT_PROVIDERS: unknown provider {p:?} (sandbox, stripe)"
+                )));
+            }
+        }
+        if app_env == AppEnv::Production && payment_providers.iter().any(|p| p == "sandbox") {
+            return Err(ConfigError(
+                "the sandbox payment provider creates money from nothing: not in production".into(),
+            ));
+        }
+        let stripe_secret_key = get("STRIPE_SECRET_KEY");
+        let stripe_webhook_secret = get("STRIPE_WEBHOOK_SECRET");
+        if payment_providers.iter().any(|p| p == "stripe")
+            && (stripe_secret_key.is_none() || stripe_webhook_secret.is_none())
+        {
+            return Err(ConfigError(
+                "the stripe provider needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET".into(),
+            ));
+        }
+        let deposit_limits = parse_deposit_limits(get("DEPOSIT_LIMITS").as_deref())?;
         Ok(Config {
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: parse_num(&get, "PORT", 3000u16)?,
@@ -153,12 +196,65 @@ impl Config {
                 Some(v) => parse_bool("TRUST_FORWARDED_FOR", &v)?,
             },
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "pcf".to_owned()),
+            payment_providers,
+            stripe_secret_key,
+            stripe_webhook_secret,
+            stripe_api_base: get("STRIPE_API_BASE")
+                .unwrap_or_else(|| "https://api.stripe.com".to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            deposit_limits,
         })
     }
 
     pub fn is_production(&self) -> bool {
         self.app_env == AppEnv::Production
     }
+}
+
+/// Default deposit limits (major units), overridden per currency by
+/// `DEPOSIT_LIMITS=EUR:1000:2000,XOF:650000:1300000`.
+pub const DEFAULT_DEPOSIT_LIMITS: &[(&str, i64, i64)] = &[
+    ("EUR", 1_000, 2_000),
+    ("USD", 1_000, 2_000),
+    ("GBP", 1_000, 2_000),
+    ("MAD", 10_000, 20_000),
+    ("XOF", 650_000, 1_300_000),
+    ("XAF", 650_000, 1_300_000),
+];
+
+fn parse_deposit_limits(v: Option<&str>) -> Result<Vec<(String, i64, i64)>, ConfigError> {
+    let mut limits: Vec<(String, i64, i64)> = DEFAULT_DEPOSIT_LIMITS
+        .iter()
+        .map(|(c, o, d)| ((*c).to_owned(), *o, *d))
+        .collect();
+    let Some(v) = v else { return Ok(limits) };
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let parts: Vec<&str> = item.split(':').collect();
+        let bad = || {
+            ConfigError(format!(
+                "DEPOSIT_LIMITS: expected CUR:per_op:per_day, got {item:?}"
+            ))
+        };
+        if parts.len() != 3 {
+            return Err(bad());
+        }
+        let cur = parts[0].to_ascii_uppercase();
+        let op: i64 = parts[1].parse().map_err(|_| bad())?;
+        let day: i64 = parts[2].parse().map_err(|_| bad())?;
+        if op <= 0 || day < op {
+            return Err(bad());
+        }
+        match limits.iter_mut().find(|l| l.0 == cur) {
+            Some(l) => *l = (cur, op, day),
+            None => {
+                return Err(ConfigError(format!(
+                    "DEPOSIT_LIMITS: unsupported currency {cur}"
+                )));
+            }
+        }
+    }
+    Ok(limits)
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
@@ -217,8 +313,20 @@ mod tests {
         let c = Config::from_map(&map(&[
             ("APP_ENV", "production"),
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
         ]))
         .unwrap();
+        assert_eq!(c.payment_providers, vec!["stripe"]);
+        assert!(
+            Config::from_map(&map(&[
+                ("APP_ENV", "production"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("PAYMENT_PROVIDERS", "sandbox"),
+            ]))
+            .is_err(),
+            "the sandbox creates money: never in production"
+        );
         assert!(!c.demo_data, "production never seeds demo accounts");
         assert!(
             Config::from_map(&map(&[
@@ -235,5 +343,10 @@ mod tests {
         assert!(Config::from_map(&map(&[("PORT", "abc")])).is_err());
         assert!(Config::from_map(&map(&[("DATABASE_URL", "mysql://x")])).is_err());
         assert!(Config::from_map(&map(&[("LOG_FORMAT", "xml")])).is_err());
+        assert!(Config::from_map(&map(&[("PAYMENT_PROVIDERS", "paypal")])).is_err());
+        assert!(Config::from_map(&map(&[("DEPOSIT_LIMITS", "EUR:10")])).is_err());
+        assert!(Config::from_map(&map(&[("DEPOSIT_LIMITS", "EUR:10:5")])).is_err());
+        let c = Config::from_map(&map(&[("DEPOSIT_LIMITS", "eur:50:100")])).unwrap();
+        assert!(c.deposit_limits.contains(&("EUR".to_owned(), 50, 100)));
     }
 }

@@ -104,7 +104,49 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         clubs::insert_if_absent(tx.conn(), club, now).await?;
     }
     tx.commit().await?;
-    demo_fan(state).await?;
+    let fan = demo_fan(state).await?;
+    demo_wallet(state, &fan.id).await?;
+    Ok(())
+}
+
+/// The demo fan starts with 500.00 EUR from the sandbox provider, posted once
+/// (the operation's idempotency key makes re-seeding a no-op).
+async fn demo_wallet(state: &AppState, user_id: &str) -> anyhow::Result<()> {
+    use crate::wallet::ledger::{self, AccountKind, LedgerError, Operation, Posting};
+    use crate::wallet::money::Currency;
+    let mut tx = state.db.begin_write().await?;
+    let funding = ledger::account_id(
+        tx.conn(),
+        AccountKind::ProviderFunding,
+        "sandbox",
+        Currency::Eur,
+    )
+    .await?;
+    let wallet = ledger::account_id(tx.conn(), AccountKind::User, user_id, Currency::Eur).await?;
+    let posted = ledger::post(
+        tx.conn(),
+        Operation {
+            kind: "deposit",
+            user_id: Some(user_id),
+            idempotency_key: Some("demo-seed"),
+        },
+        vec![Posting {
+            debit: funding,
+            credit: wallet,
+            amount: 50_000,
+            currency: Currency::Eur,
+            kind: "deposit",
+            reference: None,
+            note: Some("Welcome credit (demo data)".into()),
+            metadata: None,
+        }],
+    )
+    .await;
+    match posted {
+        Ok(_) => tx.commit().await?,
+        Err(LedgerError::DuplicateOperation) => {}
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }
 

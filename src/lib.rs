@@ -9,4 +9,6 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod infra;
+pub mod notifications;
 pub mod system;
+pub mod wallet;

@@ -25,6 +25,21 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Ledger tools.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every balance from the transfers; exit 1 on any break.
+    Verify {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,7 +115,59 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi => Ok(()),
+        Command::Ledger {
+            command: LedgerCommand::Verify { json },
+        } => {
+            config.demo_data = false;
+            let state = AppState::build(config).await?;
+            let report = paiecashfan::wallet::verify::verify(&state.db).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report);
+            }
+            if !report.ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
+}
+
+fn print_report(r: &paiecashfan::wallet::verify::VerifyReport) {
+    println!("ledger verify at {}", r.checked_at);
+    println!("  accounts: {}, transfers: {}", r.accounts, r.transfers);
+    for c in &r.currencies {
+        println!(
+            "  {} sum of balances: {} {}",
+            c.currency,
+            c.sum,
+            if c.ok { "ok" } else { "BROKEN (must be 0)" }
+        );
+    }
+    for m in &r.mismatches {
+        println!(
+            "  BROKEN account {}: stored {} != computed {}",
+            m.account_id, m.stored, m.computed
+        );
+    }
+    for a in &r.negative_user_accounts {
+        println!("  BROKEN negative fan account {a}");
+    }
+    if r.currency_mismatches > 0 {
+        println!(
+            "  BROKEN {} transfers in a currency of neither account",
+            r.currency_mismatches
+        );
+    }
+    println!(
+        "{}",
+        if r.ok {
+            "OK: the ledger balances"
+        } else {
+            "FAILED"
+        }
+    );
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every capability.
 
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod validate;

@@ -18,6 +18,10 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "auth", description = "Accounts and sessions"),
         (name = "clubs", description = "Football clubs"),
         (name = "system", description = "Health and counts"),
+        (name = "wallet", description = "Balances, history, transfers and deposits"),
+        (name = "payments", description = "Payment provider webhooks"),
+        (name = "notifications", description = "In-app notifications"),
+        (name = "admin", description = "Operator tools"),
     )
 )]
 pub struct ApiDoc;

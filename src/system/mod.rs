@@ -105,19 +105,23 @@ async fn ready(State(state): State<AppState>) -> Response {
 pub struct Stats {
     pub users: i64,
     pub clubs: i64,
+    /// Completed transfers in the ledger.
+    pub transactions: i64,
 }
 
 /// Public counts, computed from the database.
 #[utoipa::path(get, path = "/stats", tag = "system", responses((status = 200, body = Stats)))]
 async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
     let row = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM clubs) AS clubs",
+        "SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM clubs) AS clubs,
+                (SELECT COUNT(*) FROM transfers) AS transactions",
     )
     .fetch_one(&state.db.pool)
     .await?;
     Ok(Json(Stats {
         users: row.try_get("users")?,
         clubs: row.try_get("clubs")?,
+        transactions: row.try_get("transactions")?,
     }))
 }
 

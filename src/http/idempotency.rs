@@ -1,0 +1,324 @@
+//! `Idempotency-Key` for every POST that moves money or creates a purchase
+//! (IETF httpapi idempotency-key draft), as one layer the money routes share.
+//!
+//! - first request with a key: reserved (`in_flight`), run, its answer stored;
+//! - same key, same body: the stored answer is replayed with
+//!   `Idempotent-Replayed: true`, nothing runs again;
+//! - same key, another body: 422 `idempotency_key_reused`;
+//! - same key while the first is still running: 409 `idempotency_request_in_flight`.
+//!
+//! The key also reaches the handler (`IdempotencyKey` extension) so the ledger
+//! binds it to the operation it posts, in the same transaction: even if the
+//! process dies between committing and storing the answer, a retry cannot
+//! post twice.
+
+use axum::Extension;
+use axum::body::{Body, to_bytes};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::app::{AppState, MAX_BODY_BYTES};
+use crate::db::{Db, now_ms};
+use crate::error::ApiError;
+use crate::http::extract::AuthUser;
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED: &str = "idempotent-replayed";
+/// Keys are kept at least this long (the contract says 24 h).
+pub const RETENTION_MS: i64 = 48 * 3600 * 1000;
+/// An `in_flight` reservation older than this belongs to a request that died
+/// with its process; a retry may take it over (the ledger's unique key still
+/// prevents a second posting).
+const LEASE_MS: i64 = 120 * 1000;
+const MAX_STORED_RESPONSE: usize = 256 * 1024;
+
+/// The validated key of the current request, for the ledger.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub String);
+
+enum Reservation {
+    Acquired,
+    InFlight,
+    Mismatch,
+    Replay {
+        status: u16,
+        content_type: Option<String>,
+        body: String,
+    },
+}
+
+pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Next) -> Response {
+    let Some(raw) = req.headers().get(HEADER) else {
+        return next.run(req).await;
+    };
+    let key = match raw.to_str() {
+        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x21..=0x7e).contains(&b)) => {
+            k.to_owned()
+        }
+        _ => {
+            return ApiError::field(
+                "Idempotency-Key",
+                "invalid_format",
+                "must be 1 to 255 visible ASCII characters",
+            )
+            .into_response();
+        }
+    };
+    let (mut parts, body) = req.into_parts();
+    // Keys are per user; without a valid token the handler answers 401 itself.
+    let Ok(user) = AuthUser::from_request_parts(&mut parts, &state).await else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is over 64 KiB",
+        )
+        .into_response();
+    };
+    let fingerprint = fingerprint(parts.method.as_str(), parts.uri.path(), &bytes);
+
+    match reserve(&state.db, &user.id, &key, &fingerprint).await {
+        Err(e) => return ApiError::from(e).into_response(),
+        Ok(Reservation::Mismatch) => {
+            return ApiError::unprocessable(
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request",
+            )
+            .into_response();
+        }
+        Ok(Reservation::InFlight) => {
+            return ApiError::conflict(
+                "idempotency_request_in_flight",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            )
+            .into_response();
+        }
+        Ok(Reservation::Replay {
+            status,
+            content_type,
+            body,
+        }) => {
+            let mut resp =
+                (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+            if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            resp.headers_mut()
+                .insert(REPLAYED, HeaderValue::from_static("true"));
+            return resp;
+        }
+        Ok(Reservation::Acquired) => {}
+    }
+
+    parts.extensions.insert(IdempotencyKey(key.clone()));
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let status = resp.status();
+    // Transient failures are not the answer to remember: the retry should run.
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        if let Err(e) = release(&state.db, &user.id, &key).await {
+            tracing::error!(error = %e, "idempotency: release failed");
+        }
+        return resp;
+    }
+    let (rparts, rbody) = resp.into_parts();
+    let body = match to_bytes(rbody, MAX_STORED_RESPONSE).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "idempotency: response body unreadable");
+            let _ = release(&state.db, &user.id, &key).await;
+            return ApiError::Internal(anyhow::anyhow!("response body unreadable")).into_response();
+        }
+    };
+    let content_type = rparts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Err(e) = complete(
+        &state.db,
+        &user.id,
+        &key,
+        status.as_u16(),
+        content_type.as_deref(),
+        &String::from_utf8_lossy(&body),
+    )
+    .await
+    {
+        // The operation itself is committed; a retry will meet the ledger's
+        // unique key instead of a stored answer.
+        tracing::error!(error = %e, "idempotency: storing the response failed");
+    }
+    Response::from_parts(rparts, Body::from(body))
+}
+
+/// Same method, path and JSON value (key order and spacing do not matter).
+fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let canonical = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => v.to_string().into_bytes(),
+        Err(_) => body.to_vec(),
+    };
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update(b" ");
+    h.update(path.as_bytes());
+    h.update(b"\n");
+    h.update(&canonical);
+    hex::encode(h.finalize())
+}
+
+async fn reserve(
+    db: &Db,
+    user: &str,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Reservation, sqlx::Error> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, created_at)
+         VALUES ($1, $2, $3, 'in_flight', $4) ON CONFLICT (user_id, idem_key) DO NOTHING",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(now)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        tx.commit().await?;
+        return Ok(Reservation::Acquired);
+    }
+    let row = sqlx::query(
+        "SELECT request_hash, state, response_status, response_type, response_body, created_at
+         FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2",
+    )
+    .bind(user)
+    .bind(key)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row else {
+        // Deleted between the two statements (expiry): treat as taken; retry.
+        return Ok(Reservation::InFlight);
+    };
+    let hash: String = row.try_get("request_hash")?;
+    if hash != fingerprint {
+        return Ok(Reservation::Mismatch);
+    }
+    let state: String = row.try_get("state")?;
+    if state == "done" {
+        return Ok(Reservation::Replay {
+            status: row.try_get::<i64, _>("response_status")? as u16,
+            content_type: row.try_get("response_type")?,
+            body: row
+                .try_get::<Option<String>, _>("response_body")?
+                .unwrap_or_default(),
+        });
+    }
+    let created: i64 = row.try_get("created_at")?;
+    if created < now - LEASE_MS {
+        let taken = sqlx::query(
+            "UPDATE idempotency_keys SET created_at = $3
+             WHERE user_id = $1 AND idem_key = $2 AND state = 'in_flight' AND created_at = $4",
+        )
+        .bind(user)
+        .bind(key)
+        .bind(now)
+        .bind(created)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if taken == 1 {
+            return Ok(Reservation::Acquired);
+        }
+    }
+    Ok(Reservation::InFlight)
+}
+
+async fn release(db: &Db, user: &str, key: &str) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2 AND state = 'in_flight'",
+    )
+    .bind(user)
+    .bind(key)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await
+}
+
+async fn complete(
+    db: &Db,
+    user: &str,
+    key: &str,
+    status: u16,
+    content_type: Option<&str>,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_type = $4, response_body = $5
+         WHERE user_id = $1 AND idem_key = $2",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(i64::from(status))
+    .bind(content_type)
+    .bind(body)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await
+}
+
+/// Forgets keys past their retention; run periodically.
+pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(now_ms() - RETENTION_MS)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint;
+
+    #[test]
+    fn fingerprint_ignores_json_spacing_and_key_order() {
+        let a = fingerprint(
+            "POST",
+            "/api/wallet/send",
+            br#"{"amount":"5.00","recipientId":"x"}"#,
+        );
+        let b = fingerprint(
+            "POST",
+            "/api/wallet/send",
+            b"{ \"recipientId\": \"x\", \"amount\": \"5.00\" }",
+        );
+        let c = fingerprint(
+            "POST",
+            "/api/wallet/send",
+            br#"{"amount":"5.01","recipientId":"x"}"#,
+        );
+        let d = fingerprint(
+            "POST",
+            "/api/wallet/deposit",
+            br#"{"amount":"5.00","recipientId":"x"}"#,
+        );
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, d);
+    }
+}

@@ -1,0 +1,210 @@
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+use crate::http::validate::{Checks, Validate};
+use crate::wallet::money::{AmountInput, Currency};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceEntry {
+    #[schema(example = "EUR")]
+    pub currency: String,
+    #[schema(example = "125.50")]
+    pub balance: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceResponse {
+    /// Balance of the primary account (the favourite club's currency).
+    #[schema(example = "125.50")]
+    pub balance: String,
+    pub currency: String,
+    /// Every currency held.
+    pub balances: Vec<BalanceEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Counterparty {
+    /// `user`, `club`, `provider`, `platform`, `esim_supplier`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Reference {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+/// One transfer as the signed-in user sees it: their side of it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    pub id: String,
+    /// `deposit`, `transfer`, `purchase`, `refund`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `in` (credited to you) or `out` (debited from you).
+    pub direction: String,
+    #[schema(example = "25.00")]
+    pub amount: String,
+    pub currency: String,
+    /// Your balance right after this transfer.
+    pub balance_after: String,
+    pub counterparty: Counterparty,
+    pub description: String,
+    pub note: Option<String>,
+    pub reference: Option<Reference>,
+    /// Always `completed`: pending deposits are payments, not transfers.
+    pub status: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionList {
+    pub transactions: Vec<Transaction>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionResponse {
+    pub transaction: Transaction,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1 to 100, default 20.
+    pub limit: Option<i64>,
+    /// v1.0 paging; ignored when `cursor` is given.
+    pub offset: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Validate for ListQuery {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        if let Some(l) = self.limit {
+            c.range("limit", l, 1, 100);
+        }
+        if let Some(o) = self.offset {
+            c.range("offset", o, 0, 1_000_000);
+        }
+        if let Some(cur) = &self.cursor {
+            if uuid::Uuid::parse_str(cur).is_err() {
+                c.push(
+                    "cursor",
+                    "invalid_format",
+                    "is not a cursor this API returned",
+                );
+            }
+        }
+        c.finish()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendRequest {
+    /// The recipient's user id (or give `recipientEmail`).
+    pub recipient_id: Option<String>,
+    pub recipient_email: Option<String>,
+    /// Decimal string (or JSON number) with at most the currency's digits.
+    #[schema(value_type = String, example = "10.00")]
+    pub amount: AmountInput,
+    /// ISO 4217; defaults to your primary currency.
+    #[schema(value_type = Option<String>, example = "EUR")]
+    pub currency: Option<Currency>,
+    #[schema(max_length = 140)]
+    pub note: Option<String>,
+}
+
+impl Validate for SendRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        match (&self.recipient_id, &self.recipient_email) {
+            (None, None) => c.push(
+                "recipientId",
+                "required",
+                "give recipientId or recipientEmail",
+            ),
+            (Some(id), _) => c.text("recipientId", id, 1, 64),
+            (None, Some(e)) => c.text("recipientEmail", e, 3, 254),
+        }
+        c.optional_text("note", self.note.as_deref(), 0, 140);
+        c.finish()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResponse {
+    /// The sender's side of the transfer.
+    pub transaction: Transaction,
+    pub new_balance: String,
+    pub currency: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DepositRequest {
+    #[schema(value_type = String, example = "50.00")]
+    pub amount: AmountInput,
+    /// `card` (or `stripe`), `sandbox` where enabled, ...
+    #[schema(example = "card")]
+    pub method: String,
+    #[schema(value_type = Option<String>, example = "EUR")]
+    pub currency: Option<Currency>,
+}
+
+impl Validate for DepositRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        c.text("method", &self.method, 1, 32);
+        c.finish()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentIntent {
+    pub id: String,
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub id: String,
+    pub provider: String,
+    pub method: String,
+    pub amount: String,
+    pub currency: String,
+    /// `pending`, `succeeded`, `failed`.
+    pub status: String,
+    pub payment_intent: Option<PaymentIntent>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DepositResponse {
+    /// `completed` (money in the wallet) or `pending` (waiting for the provider).
+    pub status: String,
+    pub payment: Payment,
+    pub transaction: Option<Transaction>,
+    /// Balance after the deposit (the current balance while pending).
+    pub new_balance: String,
+    pub currency: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAck {
+    pub received: bool,
+    pub duplicate: bool,
+}

@@ -1,0 +1,201 @@
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn;
+use axum::{Extension, Json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
+use crate::http::idempotency::{self, IdempotencyKey};
+use crate::wallet::model::*;
+use crate::wallet::provider::verify_stripe_signature;
+use crate::wallet::service::{self, DepositInput, SendInput};
+use crate::wallet::verify::{VerifyReport, verify};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    let money_moving = OpenApiRouter::new()
+        .routes(routes!(send))
+        .routes(routes!(deposit))
+        .route_layer(from_fn(idempotency::layer));
+    OpenApiRouter::new()
+        .routes(routes!(balance))
+        .routes(routes!(transactions))
+        .routes(routes!(transaction))
+        .merge(money_moving)
+}
+
+pub fn payments_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stripe_webhook))
+}
+
+pub fn admin_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ledger_verify))
+}
+
+/// My balance: the primary account and every currency held.
+#[utoipa::path(get, path = "/balance", tag = "wallet",
+    security(("bearerAuth" = [])),
+    responses((status = 200, body = BalanceResponse)))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn balance(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<BalanceResponse>> {
+    Ok(Json(service::balances(&state, &user.id).await?))
+}
+
+/// My side of every transfer, newest first.
+#[utoipa::path(get, path = "/transactions", tag = "wallet",
+    security(("bearerAuth" = [])), params(ListQuery),
+    responses((status = 200, body = TransactionList)))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn transactions(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<TransactionList>> {
+    Ok(Json(service::history(&state, &user.id, &q).await?))
+}
+
+/// One of my transactions.
+#[utoipa::path(get, path = "/transactions/{id}", tag = "wallet",
+    security(("bearerAuth" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = TransactionResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "unknown, or not yours")))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn transaction(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TransactionResponse>> {
+    Ok(Json(TransactionResponse {
+        transaction: service::transaction(&state, &user.id, &id).await?,
+    }))
+}
+
+/// Send money to another fan.
+#[utoipa::path(post, path = "/send", tag = "wallet",
+    security(("bearerAuth" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe key, kept 24 h")),
+    request_body = SendRequest,
+    responses(
+        (status = 201, body = SendResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "unknown recipient"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`insufficient_funds`, or a request with the same Idempotency-Key in flight"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "bad amount, sending to yourself, or `idempotency_key_reused`"),
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn send(
+    State(state): State<AppState>,
+    user: AuthUser,
+    key: Option<Extension<IdempotencyKey>>,
+    ApiJson(body): ApiJson<SendRequest>,
+) -> ApiResult<(StatusCode, Json<SendResponse>)> {
+    let resp = service::send(
+        &state,
+        &user.id,
+        SendInput {
+            recipient_id: body.recipient_id,
+            recipient_email: body.recipient_email,
+            amount: body.amount,
+            currency: body.currency,
+            note: body.note,
+        },
+        key.as_ref().map(|k| k.0.0.as_str()),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(resp)))
+}
+
+/// Add money through a payment provider.
+///
+/// The sandbox settles at once (201, `status: completed`). A card deposit
+/// answers 202 with `status: pending` and a payment intent; the money arrives
+/// when the provider confirms it through its webhook.
+#[utoipa::path(post, path = "/deposit", tag = "wallet",
+    security(("bearerAuth" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe key, kept 24 h")),
+    request_body = DepositRequest,
+    responses(
+        (status = 201, body = DepositResponse, description = "completed"),
+        (status = 202, body = DepositResponse, description = "pending the provider's confirmation"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`daily_limit_exceeded`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "bad amount or method, over the per-deposit limit"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "the provider failed; nothing charged"),
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn deposit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    key: Option<Extension<IdempotencyKey>>,
+    ApiJson(body): ApiJson<DepositRequest>,
+) -> ApiResult<(StatusCode, Json<DepositResponse>)> {
+    let (completed, resp) = service::deposit(
+        &state,
+        &user.id,
+        DepositInput {
+            amount: body.amount,
+            method: body.method,
+            currency: body.currency,
+        },
+        key.as_ref().map(|k| k.0.0.as_str()),
+    )
+    .await?;
+    let status = if completed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(resp)))
+}
+
+/// Stripe webhook: `payment_intent.succeeded` credits the wallet once.
+#[utoipa::path(post, path = "/webhooks/stripe", tag = "payments",
+    request_body(content = Object, description = "a Stripe event, signed in `Stripe-Signature`"),
+    params(("Stripe-Signature" = String, Header)),
+    responses(
+        (status = 200, body = WebhookAck),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "bad signature or payload; nothing changed"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Stripe is not enabled"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn stripe_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<WebhookAck>> {
+    let Some(secret) = state.payments.stripe_webhook_secret.clone() else {
+        return Err(ApiError::not_found("resource"));
+    };
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid_signature", "missing Stripe-Signature"))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    verify_stripe_signature(&body, signature, &secret, now, 300)
+        .map_err(|e| ApiError::bad_request("invalid_signature", e.to_string()))?;
+    let event: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("malformed_json", "the event is not JSON"))?;
+    let fresh = service::stripe_event(&state, &event).await?;
+    Ok(Json(WebhookAck {
+        received: true,
+        duplicate: !fresh,
+    }))
+}
+
+/// Recompute every balance from the transfers (admins).
+#[utoipa::path(get, path = "/ledger/verify", tag = "admin",
+    security(("bearerAuth" = [])),
+    responses((status = 200, body = VerifyReport),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn ledger_verify(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<VerifyReport>> {
+    user.require_admin()?;
+    Ok(Json(verify(&state.db).await?))
+}

@@ -1,0 +1,748 @@
+//! Wallet rules: balances, history, transfers between fans, deposits.
+
+use sqlx::{AssertSqlSafe, Row, any::AnyRow};
+
+use crate::app::AppState;
+use crate::db::{new_id, now_ms, rfc3339};
+use crate::error::{ApiError, ApiResult};
+use crate::http::validate::normalize_email;
+use crate::notifications;
+use crate::wallet::ledger::{self, AccountKind, LedgerError, Operation, Posting};
+use crate::wallet::model::*;
+use crate::wallet::money::{AmountError, AmountInput, Currency, format_minor};
+use crate::wallet::provider::ProviderOutcome;
+
+/// The currency of the fan's favourite club, or EUR.
+pub async fn primary_currency(state: &AppState, user_id: &str) -> ApiResult<Currency> {
+    let row = sqlx::query(
+        "SELECT c.currency FROM users u LEFT JOIN clubs c ON c.id = u.club_id WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let code: Option<String> = match row {
+        Some(r) => r.try_get("currency")?,
+        None => None,
+    };
+    Ok(code
+        .and_then(|c| Currency::parse(&c))
+        .unwrap_or(Currency::Eur))
+}
+
+pub fn amount_error(field: &str, e: AmountError) -> ApiError {
+    let code = match e {
+        AmountError::NotPositive => "not_positive",
+        AmountError::TooManyDigits { .. } => "too_many_decimals",
+        AmountError::TooLarge => "too_large",
+        AmountError::Exponent | AmountError::Format => "invalid_format",
+    };
+    ApiError::field(field, code, e.to_string())
+}
+
+pub fn parse_amount(input: &AmountInput, currency: Currency) -> ApiResult<i64> {
+    input.parse(currency).map_err(|e| amount_error("amount", e))
+}
+
+pub async fn balances(state: &AppState, user_id: &str) -> ApiResult<BalanceResponse> {
+    let primary = primary_currency(state, user_id).await?;
+    let rows = sqlx::query(
+        "SELECT currency, balance FROM accounts WHERE kind = 'user' AND owner_id = $1 ORDER BY currency",
+    )
+    .bind(user_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut primary_balance = 0;
+    let mut list = Vec::new();
+    for r in &rows {
+        let code: String = r.try_get("currency")?;
+        let Some(cur) = Currency::parse(&code) else {
+            continue;
+        };
+        let bal: i64 = r.try_get("balance")?;
+        if cur == primary {
+            primary_balance = bal;
+        }
+        list.push(BalanceEntry {
+            currency: cur.code().to_owned(),
+            balance: format_minor(bal, cur),
+        });
+    }
+    if !list.iter().any(|b| b.currency == primary.code()) {
+        list.insert(
+            0,
+            BalanceEntry {
+                currency: primary.code().to_owned(),
+                balance: format_minor(0, primary),
+            },
+        );
+    }
+    Ok(BalanceResponse {
+        balance: format_minor(primary_balance, primary),
+        currency: primary.code().to_owned(),
+        balances: list,
+    })
+}
+
+/// The user's side of transfers: direction, their balance after it, and who
+/// was on the other side (a name, never an e-mail).
+const HISTORY_SQL: &str = "
+SELECT t.id, t.amount, t.currency, t.kind, t.note, t.reference_type, t.reference_id, t.created_at,
+       CASE WHEN t.debit_account_id = a.id THEN 'out' ELSE 'in' END AS direction,
+       CASE WHEN t.debit_account_id = a.id THEN t.debit_balance_after ELSE t.credit_balance_after END AS balance_after,
+       o.kind AS cp_kind, o.owner_id AS cp_owner, u.name AS cp_user, c.name AS cp_club
+FROM accounts a
+JOIN transfers t ON t.debit_account_id = a.id OR t.credit_account_id = a.id
+JOIN accounts o ON o.id = CASE WHEN t.debit_account_id = a.id THEN t.credit_account_id ELSE t.debit_account_id END
+LEFT JOIN users u ON o.kind = 'user' AND u.id = o.owner_id
+LEFT JOIN clubs c ON o.kind = 'club_revenue' AND c.id = o.owner_id
+WHERE a.kind = 'user' AND a.owner_id = $1";
+
+fn transaction_from_row(state: &AppState, r: &AnyRow) -> Result<Transaction, sqlx::Error> {
+    let code: String = r.try_get("currency")?;
+    let cur = Currency::parse(&code).unwrap_or(Currency::Eur);
+    let kind: String = r.try_get("kind")?;
+    let direction: String = r.try_get("direction")?;
+    let cp_kind: String = r.try_get("cp_kind")?;
+    let cp_owner: String = r.try_get("cp_owner")?;
+    let counterparty = match cp_kind.as_str() {
+        "user" => Counterparty {
+            kind: "user".into(),
+            id: Some(cp_owner),
+            name: r
+                .try_get::<Option<String>, _>("cp_user")?
+                .unwrap_or_default(),
+        },
+        "club_revenue" => Counterparty {
+            kind: "club".into(),
+            name: r
+                .try_get::<Option<String>, _>("cp_club")?
+                .unwrap_or_else(|| cp_owner.clone()),
+            id: Some(cp_owner),
+        },
+        "provider_funding" => Counterparty {
+            kind: "provider".into(),
+            name: state.payments.display_name(&cp_owner),
+            id: Some(cp_owner),
+        },
+        "platform_fees" => Counterparty {
+            kind: "platform".into(),
+            id: None,
+            name: "PaieCashFan".into(),
+        },
+        other => Counterparty {
+            kind: other.to_owned(),
+            id: Some(cp_owner.clone()),
+            name: cp_owner,
+        },
+    };
+    let description = match (kind.as_str(), direction.as_str()) {
+        ("deposit", _) => format!("Deposit via {}", counterparty.name),
+        ("transfer", "out") => format!("Transfer to {}", counterparty.name),
+        ("transfer", _) => format!("Transfer from {}", counterparty.name),
+        ("refund", _) => format!("Refund from {}", counterparty.name),
+        (k, "out") => format!("{} — {}", capitalize(k), counterparty.name),
+        (k, _) => format!("{} from {}", capitalize(k), counterparty.name),
+    };
+    let reference = match (
+        r.try_get::<Option<String>, _>("reference_type")?,
+        r.try_get::<Option<String>, _>("reference_id")?,
+    ) {
+        (Some(kind), Some(id)) => Some(Reference { kind, id }),
+        _ => None,
+    };
+    Ok(Transaction {
+        id: r.try_get("id")?,
+        kind,
+        direction,
+        amount: format_minor(r.try_get("amount")?, cur),
+        currency: cur.code().to_owned(),
+        balance_after: format_minor(r.try_get("balance_after")?, cur),
+        counterparty,
+        description,
+        note: r.try_get("note")?,
+        reference,
+        status: "completed".into(),
+        created_at: rfc3339(r.try_get("created_at")?),
+    })
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+pub async fn history(state: &AppState, user_id: &str, q: &ListQuery) -> ApiResult<TransactionList> {
+    let limit = q.limit.unwrap_or(20);
+    let offset = if q.cursor.is_some() {
+        0
+    } else {
+        q.offset.unwrap_or(0)
+    };
+    let sql =
+        format!("{HISTORY_SQL} AND ($2 = '' OR t.id < $2) ORDER BY t.id DESC LIMIT $3 OFFSET $4");
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(q.cursor.as_deref().unwrap_or(""))
+        .bind(limit + 1)
+        .bind(offset)
+        .fetch_all(&state.db.pool)
+        .await?;
+    let mut transactions = rows
+        .iter()
+        .map(|r| transaction_from_row(state, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if transactions.len() as i64 > limit {
+        transactions.truncate(limit as usize);
+        transactions.last().map(|t| t.id.clone())
+    } else {
+        None
+    };
+    Ok(TransactionList {
+        transactions,
+        next_cursor,
+    })
+}
+
+pub async fn transaction(state: &AppState, user_id: &str, id: &str) -> ApiResult<Transaction> {
+    let sql = format!("{HISTORY_SQL} AND t.id = $2");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transaction"))?;
+    Ok(transaction_from_row(state, &row)?)
+}
+
+/// The user's side of a transfer that was just posted.
+async fn view_of(state: &AppState, user_id: &str, transfer_id: &str) -> ApiResult<Transaction> {
+    transaction(state, user_id, transfer_id).await
+}
+
+pub fn ledger_error(e: LedgerError, currency: Currency) -> ApiError {
+    match e {
+        LedgerError::InsufficientFunds { .. } => ApiError::conflict(
+            "insufficient_funds",
+            format!(
+                "your {} balance is too low for this payment",
+                currency.code()
+            ),
+        ),
+        LedgerError::DuplicateOperation => ApiError::conflict(
+            "already_processed",
+            "this Idempotency-Key already completed an operation; see your transaction history",
+        ),
+        LedgerError::CurrencyMismatch(acc) => {
+            ApiError::Internal(anyhow::anyhow!("currency mismatch on account {acc}"))
+        }
+        LedgerError::Db(e) => ApiError::Database(e),
+    }
+}
+
+pub struct SendInput {
+    pub recipient_id: Option<String>,
+    pub recipient_email: Option<String>,
+    pub amount: AmountInput,
+    pub currency: Option<Currency>,
+    pub note: Option<String>,
+}
+
+pub async fn send(
+    state: &AppState,
+    sender: &str,
+    input: SendInput,
+    idempotency_key: Option<&str>,
+) -> ApiResult<SendResponse> {
+    let currency = match input.currency {
+        Some(c) => c,
+        None => primary_currency(state, sender).await?,
+    };
+    let amount = parse_amount(&input.amount, currency)?;
+    let (field, recipient) = match (&input.recipient_id, &input.recipient_email) {
+        (Some(id), _) => (
+            "recipientId",
+            sqlx::query("SELECT id, name FROM users WHERE id = $1")
+                .bind(id.trim())
+                .fetch_optional(&state.db.pool)
+                .await?,
+        ),
+        (None, Some(email)) => (
+            "recipientEmail",
+            match normalize_email(email) {
+                Some(e) => {
+                    sqlx::query("SELECT id, name FROM users WHERE email = $1")
+                        .bind(e)
+                        .fetch_optional(&state.db.pool)
+                        .await?
+                }
+                None => None,
+            },
+        ),
+        (None, None) => {
+            return Err(ApiError::field(
+                "recipientId",
+                "required",
+                "give recipientId or recipientEmail",
+            ));
+        }
+    };
+    let recipient = recipient.ok_or_else(|| ApiError::not_found("recipient"))?;
+    let recipient_id: String = recipient.try_get("id")?;
+    if recipient_id == sender {
+        return Err(ApiError::field(
+            field,
+            "self_transfer",
+            "you cannot send money to yourself",
+        ));
+    }
+    let sender_name: String = sqlx::query("SELECT name FROM users WHERE id = $1")
+        .bind(sender)
+        .fetch_one(&state.db.pool)
+        .await?
+        .try_get("name")?;
+
+    let mut tx = state.db.begin_write().await?;
+    let from = ledger::account_id(tx.conn(), AccountKind::User, sender, currency).await?;
+    let to = ledger::account_id(tx.conn(), AccountKind::User, &recipient_id, currency).await?;
+    let posted = ledger::post(
+        tx.conn(),
+        Operation {
+            kind: "transfer",
+            user_id: Some(sender),
+            idempotency_key,
+        },
+        vec![Posting {
+            debit: from.clone(),
+            credit: to,
+            amount,
+            currency,
+            kind: "transfer",
+            reference: None,
+            note: input.note.clone(),
+            metadata: None,
+        }],
+    )
+    .await
+    .map_err(|e| ledger_error(e, currency))?;
+    let money = format_minor(amount, currency);
+    let note = notifications::notify(
+        tx.conn(),
+        &recipient_id,
+        "wallet.received",
+        "Money received",
+        &format!("{sender_name} sent you {money} {}", currency.code()),
+        Some(serde_json::json!({"transferId": posted.transfers[0].id, "amount": money, "currency": currency.code()})),
+    )
+    .await?;
+    tx.commit().await?;
+    notifications::publish(state, &recipient_id, &note);
+
+    let transfer_id = &posted.transfers[0].id;
+    Ok(SendResponse {
+        transaction: view_of(state, sender, transfer_id).await?,
+        new_balance: format_minor(posted.balances[&from], currency),
+        currency: currency.code().to_owned(),
+    })
+}
+
+pub struct DepositInput {
+    pub amount: AmountInput,
+    pub method: String,
+    pub currency: Option<Currency>,
+}
+
+fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(86_400_000)
+}
+
+pub async fn deposit(
+    state: &AppState,
+    user_id: &str,
+    input: DepositInput,
+    idempotency_key: Option<&str>,
+) -> ApiResult<(bool, DepositResponse)> {
+    let provider = state.payments.for_method(&input.method).ok_or_else(|| {
+        ApiError::field(
+            "method",
+            "unsupported_method",
+            format!("supported methods: {}", state.payments.methods().join(", ")),
+        )
+    })?;
+    let currency = match input.currency {
+        Some(c) => c,
+        None => primary_currency(state, user_id).await?,
+    };
+    let amount = parse_amount(&input.amount, currency)?;
+    let scale = 10i64.pow(currency.digits());
+    let (per_op, per_day) = state
+        .config
+        .deposit_limits
+        .iter()
+        .find(|l| l.0 == currency.code())
+        .map(|l| (l.1 * scale, l.2 * scale))
+        .unwrap_or((0, 0));
+    if amount > per_op {
+        return Err(ApiError::field(
+            "amount",
+            "over_limit",
+            format!(
+                "at most {} {} per deposit",
+                format_minor(per_op, currency),
+                currency.code()
+            ),
+        ));
+    }
+
+    let payment_id = new_id();
+    let now = now_ms();
+    let day = day_of(now);
+    let method = input.method.trim().to_ascii_lowercase();
+
+    // Phase 1: reserve the daily allowance and record the payment.
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO deposit_usage (user_id, currency, day, total) VALUES ($1, $2, $3, 0)
+         ON CONFLICT (user_id, currency, day) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(currency.code())
+    .bind(day)
+    .execute(tx.conn())
+    .await?;
+    let reserved = sqlx::query(
+        "UPDATE deposit_usage SET total = total + $4
+         WHERE user_id = $1 AND currency = $2 AND day = $3 AND total + $4 <= $5",
+    )
+    .bind(user_id)
+    .bind(currency.code())
+    .bind(day)
+    .bind(amount)
+    .bind(per_day)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if reserved == 0 {
+        return Err(ApiError::conflict(
+            "daily_limit_exceeded",
+            format!(
+                "deposits are limited to {} {} per day",
+                format_minor(per_day, currency),
+                currency.code()
+            ),
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO payments (id, user_id, provider, method, amount, currency, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
+    )
+    .bind(&payment_id)
+    .bind(user_id)
+    .bind(provider.name())
+    .bind(&method)
+    .bind(amount)
+    .bind(currency.code())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+
+    // Phase 2: the provider, outside any database transaction.
+    let outcome = provider
+        .start_deposit(crate::wallet::provider::DepositRequest {
+            payment_id: &payment_id,
+            user_id,
+            amount,
+            currency,
+        })
+        .await;
+    let payment_view = |status: &str, intent: Option<PaymentIntent>| Payment {
+        id: payment_id.clone(),
+        provider: provider.name().to_owned(),
+        method: method.clone(),
+        amount: format_minor(amount, currency),
+        currency: currency.code().to_owned(),
+        status: status.to_owned(),
+        payment_intent: intent,
+        created_at: rfc3339(now),
+    };
+    match outcome {
+        Err(err) => {
+            tracing::warn!(error = %err, payment = %payment_id, "deposit: provider failed");
+            fail_payment(state, &payment_id).await?;
+            Err(ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "payment_provider_unavailable",
+                "the payment provider could not take this deposit; nothing was charged",
+            ))
+        }
+        Ok(ProviderOutcome::Pending {
+            provider_ref,
+            client_secret,
+        }) => {
+            let mut tx = state.db.begin_write().await?;
+            sqlx::query(
+                "UPDATE payments SET provider_ref = $2, client_secret = $3, updated_at = $4 WHERE id = $1",
+            )
+            .bind(&payment_id)
+            .bind(&provider_ref)
+            .bind(client_secret.as_deref())
+            .bind(now_ms())
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+            let bal =
+                ledger::balance_of(&state.db.pool, AccountKind::User, user_id, currency).await?;
+            Ok((
+                false,
+                DepositResponse {
+                    status: "pending".into(),
+                    payment: payment_view(
+                        "pending",
+                        Some(PaymentIntent {
+                            id: provider_ref,
+                            client_secret,
+                        }),
+                    ),
+                    transaction: None,
+                    new_balance: format_minor(bal, currency),
+                    currency: currency.code().to_owned(),
+                },
+            ))
+        }
+        Ok(ProviderOutcome::Settled) => {
+            let (transfer_id, balance) = settle_payment(state, &payment_id, idempotency_key)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("payment {payment_id} was not pending"))
+                })?;
+            Ok((
+                true,
+                DepositResponse {
+                    status: "completed".into(),
+                    payment: payment_view("succeeded", None),
+                    transaction: Some(view_of(state, user_id, &transfer_id).await?),
+                    new_balance: format_minor(balance, currency),
+                    currency: currency.code().to_owned(),
+                },
+            ))
+        }
+    }
+}
+
+async fn fail_payment(state: &AppState, payment_id: &str) -> ApiResult<bool> {
+    let mut tx = state.db.begin_write().await?;
+    let failed = fail_in(tx.conn(), payment_id).await?;
+    tx.commit().await?;
+    Ok(failed)
+}
+
+/// Marks a pending payment failed and gives back its share of the daily limit.
+async fn fail_in(conn: &mut sqlx::AnyConnection, payment_id: &str) -> ApiResult<bool> {
+    let row = sqlx::query(
+        "UPDATE payments SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'
+         RETURNING user_id, amount, currency, created_at",
+    )
+    .bind(payment_id)
+    .bind(now_ms())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let user_id: String = row.try_get("user_id")?;
+    let amount: i64 = row.try_get("amount")?;
+    let currency: String = row.try_get("currency")?;
+    let created: i64 = row.try_get("created_at")?;
+    sqlx::query(
+        "UPDATE deposit_usage SET total = total - $4 WHERE user_id = $1 AND currency = $2 AND day = $3 AND total >= $4",
+    )
+    .bind(&user_id)
+    .bind(&currency)
+    .bind(day_of(created))
+    .bind(amount)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+struct Settled {
+    transfer_id: String,
+    balance: i64,
+    user_id: String,
+    notification: notifications::Notification,
+}
+
+async fn settle_payment(
+    state: &AppState,
+    payment_id: &str,
+    idempotency_key: Option<&str>,
+) -> ApiResult<Option<(String, i64)>> {
+    let mut tx = state.db.begin_write().await?;
+    let settled = settle_in(tx.conn(), payment_id, None, idempotency_key).await?;
+    tx.commit().await?;
+    Ok(settled.map(|s| {
+        notifications::publish(state, &s.user_id, &s.notification);
+        (s.transfer_id, s.balance)
+    }))
+}
+
+/// Credits a pending payment to its owner's wallet exactly once: the
+/// `pending -> succeeded` update is conditional, so a second settlement (a
+/// webhook delivered twice, a race with a retry) finds nothing to do.
+async fn settle_in(
+    conn: &mut sqlx::AnyConnection,
+    payment_id: &str,
+    provider_ref: Option<&str>,
+    idempotency_key: Option<&str>,
+) -> ApiResult<Option<Settled>> {
+    let row = sqlx::query(
+        "UPDATE payments SET status = 'succeeded', provider_ref = COALESCE(provider_ref, $2), updated_at = $3
+         WHERE id = $1 AND status = 'pending'
+         RETURNING user_id, provider, amount, currency",
+    )
+    .bind(payment_id)
+    .bind(provider_ref)
+    .bind(now_ms())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let user_id: String = row.try_get("user_id")?;
+    let provider: String = row.try_get("provider")?;
+    let amount: i64 = row.try_get("amount")?;
+    let code: String = row.try_get("currency")?;
+    let currency = Currency::parse(&code)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad currency {code}")))?;
+    let funding =
+        ledger::account_id(conn, AccountKind::ProviderFunding, &provider, currency).await?;
+    let wallet = ledger::account_id(conn, AccountKind::User, &user_id, currency).await?;
+    let posted = ledger::post(
+        conn,
+        Operation {
+            kind: "deposit",
+            user_id: Some(&user_id),
+            idempotency_key,
+        },
+        vec![Posting {
+            debit: funding,
+            credit: wallet.clone(),
+            amount,
+            currency,
+            kind: "deposit",
+            reference: Some(("payment", payment_id.to_owned())),
+            note: None,
+            metadata: None,
+        }],
+    )
+    .await
+    .map_err(|e| ledger_error(e, currency))?;
+    sqlx::query("UPDATE payments SET operation_id = $2 WHERE id = $1")
+        .bind(payment_id)
+        .bind(&posted.operation_id)
+        .execute(&mut *conn)
+        .await?;
+    let money = format_minor(amount, currency);
+    let notification = notifications::notify(
+        conn,
+        &user_id,
+        "wallet.deposit",
+        "Deposit received",
+        &format!("{money} {} added to your wallet", currency.code()),
+        Some(serde_json::json!({"paymentId": payment_id, "amount": money, "currency": currency.code()})),
+    )
+    .await?;
+    Ok(Some(Settled {
+        transfer_id: posted.transfers[0].id.clone(),
+        balance: posted.balances[&wallet],
+        user_id,
+        notification,
+    }))
+}
+
+/// Handles one verified Stripe event. Returns false for a duplicate delivery.
+pub async fn stripe_event(state: &AppState, event: &serde_json::Value) -> ApiResult<bool> {
+    let event_id = event["id"]
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 255)
+        .ok_or_else(|| ApiError::bad_request("invalid_event", "the event has no id"))?;
+    let kind = event["type"].as_str().unwrap_or_default();
+    let object = &event["data"]["object"];
+    let intent_id = object["id"].as_str().unwrap_or_default();
+    let payment_id = object["metadata"]["payment_id"]
+        .as_str()
+        .unwrap_or_default();
+
+    // Find our payment (by our id in the metadata, else by Stripe's intent id).
+    let payment = sqlx::query(
+        "SELECT id, amount, currency FROM payments
+         WHERE provider = 'stripe' AND (id = $1 OR (provider_ref = $2 AND $2 <> ''))",
+    )
+    .bind(payment_id)
+    .bind(intent_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+
+    // The event is recorded in the same transaction as its effect: a crash
+    // in between leaves neither, and Stripe's redelivery does the work.
+    let mut tx = state.db.begin_write().await?;
+    let fresh = sqlx::query(
+        "INSERT INTO webhook_events (provider, event_id, received_at) VALUES ('stripe', $1, $2)
+         ON CONFLICT (provider, event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await?
+    .rows_affected()
+        == 1;
+    if !fresh {
+        return Ok(false);
+    }
+    let Some(payment) = payment else {
+        tracing::warn!(event = %event_id, "stripe event for an unknown payment ignored");
+        tx.commit().await?;
+        return Ok(true);
+    };
+    let pid: String = payment.try_get("id")?;
+    let mut settled = None;
+    match kind {
+        "payment_intent.succeeded" => {
+            let expected: i64 = payment.try_get("amount")?;
+            let code: String = payment.try_get("currency")?;
+            let received = object["amount_received"]
+                .as_i64()
+                .or_else(|| object["amount"].as_i64());
+            let currency_ok = object["currency"]
+                .as_str()
+                .is_some_and(|c| c.eq_ignore_ascii_case(&code));
+            if received != Some(expected) || !currency_ok {
+                // Never credit an amount other than the one the fan asked for.
+                tracing::error!(event = %event_id, payment = %pid, "stripe amount/currency mismatch");
+                return Err(ApiError::unprocessable(
+                    "amount_mismatch",
+                    "the event's amount or currency differs from the payment",
+                ));
+            }
+            settled = settle_in(
+                tx.conn(),
+                &pid,
+                Some(intent_id).filter(|s| !s.is_empty()),
+                None,
+            )
+            .await?;
+        }
+        "payment_intent.payment_failed" | "payment_intent.canceled" => {
+            fail_in(tx.conn(), &pid).await?;
+        }
+        _ => {}
+    }
+    tx.commit().await?;
+    if let Some(s) = settled {
+        notifications::publish(state, &s.user_id, &s.notification);
+    }
+    Ok(true)
+}
