@@ -12,3 +12,9 @@ pub mod infra;
 pub mod notifications;
 pub mod system;
 pub mod wallet;
+
+/// Installs ring as the process's TLS crypto provider (outgoing HTTPS to
+/// payment providers); idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

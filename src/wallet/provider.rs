@@ -145,8 +145,7 @@ impl Payments {
                     providers.insert("sandbox", Arc::new(SandboxProvider));
                 }
                 "stripe" => {
-                    // reqwest is built without a bundled crypto provider; ring is ours.
-                    let _ = rustls::crypto::ring::default_provider().install_default();
+                    crate::install_crypto_provider();
                     let http = reqwest::Client::builder()
                         .timeout(Duration::from_secs(10))
                         .connect_timeout(Duration::from_secs(5))

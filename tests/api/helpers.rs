@@ -165,6 +165,7 @@ pub async fn spawn_with(
 }
 
 pub async fn start(db: TestDb, vars: HashMap<String, String>) -> TestApp {
+    paiecashfan::install_crypto_provider();
     let config = Config::from_map(&vars).expect("test config");
     let vars_kept = vars.clone();
     let state = AppState::build(config).await.expect("app state");

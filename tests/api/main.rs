@@ -8,3 +8,4 @@ mod auth;
 mod errors;
 mod process;
 mod system;
+mod wallet;

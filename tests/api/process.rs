@@ -88,6 +88,7 @@ async fn admin_cli_logs_and_graceful_shutdown(engine: Engine) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn server");
+    paiecashfan::install_crypto_provider();
     let client = reqwest::Client::new();
     wait_healthy(&client, &base, &mut server).await;
 
