@@ -1,7 +1,6 @@
 //! Starts the real server on a random port with a fresh database, and speaks HTTP to it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use paiecashfan::app::{self, AppState};
 use paiecashfan::config::Config;
@@ -127,7 +126,6 @@ impl Drop for TestDb {
 }
 
 pub struct TestApp {
-    pub addr: SocketAddr,
     pub base: String,
     pub client: reqwest::Client,
     pub state: AppState,
@@ -183,7 +181,6 @@ pub async fn start(db: TestDb, vars: HashMap<String, String>) -> TestApp {
         .expect("server");
     });
     TestApp {
-        addr,
         base: format!("http://{addr}"),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

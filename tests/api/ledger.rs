@@ -1,0 +1,367 @@
+//! Invariants of the ledger under concurrency, retries and a killed process.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use crate::both_engines;
+use crate::helpers::{Engine, Fan, TEST_JWT_SECRET, TestApp, TestDb, spawn_app};
+use crate::wallet::{deposit, verify_ok};
+
+both_engines!(
+    random_concurrent_transfers_conserve_money,
+    killed_mid_storm_every_answered_transfer_survives,
+);
+
+#[derive(Debug, Clone)]
+struct Op {
+    from: usize,
+    to: usize,
+    cents: i64,
+    /// Sent twice at once with the same Idempotency-Key (a double click / retry).
+    duplicate: bool,
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(
+        (0usize..4, 0usize..4, 1i64..4_000, any::<bool>()).prop_map(
+            |(from, to, cents, duplicate)| Op {
+                from,
+                to,
+                cents,
+                duplicate,
+            },
+        ),
+        10..50,
+    )
+}
+
+fn cents_text(c: i64) -> String {
+    format!("{}.{:02}", c / 100, c % 100)
+}
+
+fn parse_cents(s: &str) -> i64 {
+    let (a, b) = s.split_once('.').unwrap();
+    a.parse::<i64>().unwrap() * 100 + b.parse::<i64>().unwrap()
+}
+
+async fn full_history(app: &TestApp, fan: &Fan) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let path = if cursor.is_empty() {
+            "/api/wallet/transactions?limit=100".to_owned()
+        } else {
+            format!("/api/wallet/transactions?limit=100&cursor={cursor}")
+        };
+        let r = app.get(&path).token(&fan.token).send().await.expect(200);
+        out.extend(r.body["transactions"].as_array().unwrap().iter().cloned());
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => return out,
+        }
+    }
+}
+
+async fn run_case(engine: Engine, ops: Vec<Op>) {
+    let app = spawn_app(engine).await;
+    let mut fans = Vec::new();
+    for i in 0..4 {
+        let f = app.fan(&format!("Fan {i}"), "PSG").await;
+        deposit(&app, &f, "50.00").await;
+        fans.push(f);
+    }
+    let app = &app;
+    let fans = &fans;
+    // Every 2xx transfer: id -> (from, to, cents).
+    let answered: Arc<Mutex<HashMap<String, (usize, usize, i64)>>> = Arc::default();
+    futures::stream::iter(ops.into_iter().enumerate())
+        .for_each_concurrent(8, |(i, op)| {
+            let answered = answered.clone();
+            async move {
+                let key = format!("op-{i}");
+                let body = json!({"recipientId": fans[op.to].id, "amount": cents_text(op.cents)});
+                let send = || {
+                    app.post("/api/wallet/send")
+                        .token(&fans[op.from].token)
+                        .header("idempotency-key", &key)
+                        .json(&body)
+                        .send()
+                };
+                let responses = if op.duplicate {
+                    let (a, b) = futures::join!(send(), send());
+                    vec![a, b]
+                } else {
+                    vec![send().await]
+                };
+                let mut ids = HashSet::new();
+                for r in responses {
+                    match r.status.as_u16() {
+                        201 => {
+                            assert_ne!(op.from, op.to);
+                            ids.insert(r.body["transaction"]["id"].as_str().unwrap().to_owned());
+                        }
+                        409 => assert!(
+                            ["insufficient_funds", "idempotency_request_in_flight"]
+                                .contains(&r.code()),
+                            "{}",
+                            r.text
+                        ),
+                        422 => assert_eq!(op.from, op.to, "{}", r.text),
+                        other => panic!("unexpected {other}: {}", r.text),
+                    }
+                }
+                assert!(ids.len() <= 1, "one key, one transfer");
+                if let Some(id) = ids.into_iter().next() {
+                    answered
+                        .lock()
+                        .unwrap()
+                        .insert(id, (op.from, op.to, op.cents));
+                }
+            }
+        })
+        .await;
+
+    verify_ok(app).await;
+    let answered = answered.lock().unwrap().clone();
+    let mut expected = [5_000i64; 4];
+    for (from, to, cents) in answered.values() {
+        expected[*from] -= cents;
+        expected[*to] += cents;
+    }
+    let mut total = 0;
+    for (i, fan) in fans.iter().enumerate() {
+        let bal = parse_cents(&crate::wallet::balance(app, fan).await);
+        assert!(bal >= 0);
+        assert_eq!(
+            bal, expected[i],
+            "fan {i}: balance differs from the answered transfers"
+        );
+        total += bal;
+        // Every answered transfer is in both histories exactly once, and no
+        // transfer is there that was not answered.
+        let history = full_history(app, fan).await;
+        let transfers: Vec<&Value> = history.iter().filter(|t| t["type"] == "transfer").collect();
+        let ids: HashSet<&str> = transfers
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), transfers.len(), "no duplicates in a history");
+        let mine: HashSet<&str> = answered
+            .iter()
+            .filter(|(_, (f, t, _))| *f == i || *t == i)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert_eq!(ids, mine, "fan {i}: history and answered transfers differ");
+        // Replaying the history oldest first reproduces every `balanceAfter`.
+        let mut running = 0i64;
+        for t in history.iter().rev() {
+            let amount = parse_cents(t["amount"].as_str().unwrap());
+            running += if t["direction"] == "in" {
+                amount
+            } else {
+                -amount
+            };
+            assert_eq!(
+                parse_cents(t["balanceAfter"].as_str().unwrap()),
+                running,
+                "fan {i}: {t}"
+            );
+        }
+        assert_eq!(running, bal);
+    }
+    assert_eq!(total, 4 * 5_000, "money was neither created nor lost");
+}
+
+async fn random_concurrent_transfers_conserve_money(engine: Engine) {
+    let config = ProptestConfig {
+        cases: 4,
+        max_shrink_iters: 16,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let handle = tokio::runtime::Handle::current();
+    let result = runner.run(&ops(), |ops| {
+        let engine = engine.clone();
+        tokio::task::block_in_place(|| handle.block_on(run_case(engine, ops)));
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_paiecashfan");
+
+fn server(db: &TestDb, port: u16) -> tokio::process::Child {
+    tokio::process::Command::new(BIN)
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("JWT_SECRET", TEST_JWT_SECRET)
+        .env("PORT", port.to_string())
+        .env("DEMO_DATA", "true")
+        .env("AUTH_RATE_LIMIT_PER_MINUTE", "100000")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn server")
+}
+
+async fn wait_up(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
+    paiecashfan::install_crypto_provider();
+    let db = TestDb::new(&engine).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut child = server(&db, port).await_ready(&client, &base).await;
+
+    let mut fans: Vec<(String, String)> = Vec::new();
+    for i in 0..4 {
+        let r: Value = client
+            .post(format!("{base}/api/auth/register"))
+            .json(&json!({"email": format!("storm{i}@example.com"), "password": "storm password", "name": format!("Storm {i}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = r["token"].as_str().unwrap().to_owned();
+        let d = client
+            .post(format!("{base}/api/wallet/deposit"))
+            .bearer_auth(&token)
+            .json(&json!({"amount": "100.00", "method": "sandbox"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(d.status(), 201);
+        fans.push((r["user"]["id"].as_str().unwrap().to_owned(), token));
+    }
+    let fans = Arc::new(fans);
+    let answered: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut workers = Vec::new();
+    for w in 0..8usize {
+        let (client, base, fans, answered) =
+            (client.clone(), base.clone(), fans.clone(), answered.clone());
+        workers.push(tokio::spawn(async move {
+            for n in 0..10_000usize {
+                let from = (w + n) % 4;
+                let to = (from + 1 + n % 3) % 4;
+                let resp = client
+                    .post(format!("{base}/api/wallet/send"))
+                    .bearer_auth(&fans[from].1)
+                    .header("idempotency-key", format!("storm-{w}-{n}"))
+                    .json(&json!({"recipientId": fans[to].0, "amount": format!("0.{:02}", 1 + n % 50)}))
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await;
+                let Ok(resp) = resp else { return };
+                if resp.status() == 201 {
+                    let Ok(v) = resp.json::<Value>().await else { return };
+                    let id = v["transaction"]["id"].as_str().unwrap().to_owned();
+                    answered.lock().unwrap().push((id, fans[from].1.clone()));
+                }
+            }
+        }));
+    }
+    // Let the storm build up, then pull the plug.
+    for _ in 0..200 {
+        if answered.lock().unwrap().len() >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = child.wait().await;
+    for w in workers {
+        let _ = w.await;
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(
+        answered.len() >= 40,
+        "the storm was too small: {}",
+        answered.len()
+    );
+
+    // Same database, new process.
+    let mut child = server(&db, port).await_ready(&client, &base).await;
+    for (id, token) in &answered {
+        let r = client
+            .get(format!("{base}/api/wallet/transactions/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "answered transfer {id} was lost");
+    }
+    let mut total = 0i64;
+    for (_, token) in fans.iter() {
+        let v: Value = client
+            .get(format!("{base}/api/wallet/balance"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        total += parse_cents(v["balance"].as_str().unwrap());
+    }
+    assert_eq!(total, 40_000, "money was neither created nor lost");
+    let _ = child.kill().await;
+    let out = tokio::process::Command::new(BIN)
+        .args(["ledger", "verify"])
+        .env("DATABASE_URL", &db.url)
+        .env("JWT_SECRET", TEST_JWT_SECRET)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ledger verify failed:\n{text}");
+    assert!(text.contains("OK"), "{text}");
+}
+
+trait AwaitReady {
+    async fn await_ready(self, client: &reqwest::Client, base: &str) -> tokio::process::Child;
+}
+
+impl AwaitReady for tokio::process::Child {
+    async fn await_ready(self, client: &reqwest::Client, base: &str) -> tokio::process::Child {
+        wait_up(client, base).await;
+        self
+    }
+}
