@@ -85,10 +85,10 @@ impl Config {
                 }
             }
         }
-        if let Some(s) = &jwt_secret {
-            if s.len() < 16 {
-                return Err(ConfigError("JWT_SECRET must be at least 16 bytes".into()));
-            }
+        if let Some(s) = &jwt_secret
+            && s.len() < 16
+        {
+            return Err(ConfigError("JWT_SECRET must be at least 16 bytes".into()));
         }
         let demo_data = match get("DEMO_DATA") {
             None => app_env == AppEnv::Development,

@@ -49,14 +49,14 @@ pub async fn create_user(
 ) -> ApiResult<User> {
     let mut tx = state.db.begin_write().await?;
     for (field, club) in [("clubId", club_id), ("club", staff_club_id)] {
-        if let Some(club) = club {
-            if !store::club_exists(tx.conn(), club).await? {
-                return Err(ApiError::field(
-                    field,
-                    "unknown_club",
-                    format!("no club {club}"),
-                ));
-            }
+        if let Some(club) = club
+            && !store::club_exists(tx.conn(), club).await?
+        {
+            return Err(ApiError::field(
+                field,
+                "unknown_club",
+                format!("no club {club}"),
+            ));
         }
     }
     let id = new_id();
@@ -192,14 +192,14 @@ pub async fn update_me(
     club_id: Option<Option<String>>,
 ) -> ApiResult<User> {
     let mut tx = state.db.begin_write().await?;
-    if let Some(Some(club)) = &club_id {
-        if !store::club_exists(tx.conn(), club).await? {
-            return Err(ApiError::field(
-                "clubId",
-                "unknown_club",
-                format!("no club {club}"),
-            ));
-        }
+    if let Some(Some(club)) = &club_id
+        && !store::club_exists(tx.conn(), club).await?
+    {
+        return Err(ApiError::field(
+            "clubId",
+            "unknown_club",
+            format!("no club {club}"),
+        ));
     }
     let name = name.map(|n| n.trim().to_owned());
     store::update_profile(

@@ -235,16 +235,15 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        if state.config.trust_forwarded_for {
-            if let Some(ip) = parts
+        if state.config.trust_forwarded_for
+            && let Some(ip) = parts
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.split(',').next())
                 .and_then(|v| v.trim().parse::<IpAddr>().ok())
-            {
-                return Ok(ClientIp(ip));
-            }
+        {
+            return Ok(ClientIp(ip));
         }
         let ip = parts
             .extensions

@@ -96,14 +96,14 @@ impl Validate for ListQuery {
         if let Some(o) = self.offset {
             c.range("offset", o, 0, 1_000_000);
         }
-        if let Some(cur) = &self.cursor {
-            if uuid::Uuid::parse_str(cur).is_err() {
-                c.push(
-                    "cursor",
-                    "invalid_format",
-                    "is not a cursor this API returned",
-                );
-            }
+        if let Some(cur) = &self.cursor
+            && uuid::Uuid::parse_str(cur).is_err()
+        {
+            c.push(
+                "cursor",
+                "invalid_format",
+                "is not a cursor this API returned",
+            );
         }
         c.finish()
     }

@@ -68,6 +68,9 @@ async fn full_history(app: &TestApp, fan: &Fan) -> Vec<Value> {
     }
 }
 
+/// Every 2xx transfer: id -> (from, to, cents).
+type Answered = HashMap<String, (usize, usize, i64)>;
+
 async fn run_case(engine: Engine, ops: Vec<Op>) {
     let app = spawn_app(engine).await;
     let mut fans = Vec::new();
@@ -78,8 +81,7 @@ async fn run_case(engine: Engine, ops: Vec<Op>) {
     }
     let app = &app;
     let fans = &fans;
-    // Every 2xx transfer: id -> (from, to, cents).
-    let answered: Arc<Mutex<HashMap<String, (usize, usize, i64)>>> = Arc::default();
+    let answered: Arc<Mutex<Answered>> = Arc::default();
     futures::stream::iter(ops.into_iter().enumerate())
         .for_each_concurrent(8, |(i, op)| {
             let answered = answered.clone();

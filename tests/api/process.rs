@@ -36,10 +36,10 @@ fn command(db: &TestDb, args: &[&str]) -> Command {
 
 async fn wait_healthy(client: &reqwest::Client, base: &str, child: &mut Child) {
     for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{base}/api/health")).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = client.get(format!("{base}/api/health")).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!("server exited early: {status}");
