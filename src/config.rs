@@ -45,6 +45,8 @@ pub struct Config {
     pub stripe_api_base: String,
     /// Deposit limits per currency code: (per operation, per UTC day), in major units.
     pub deposit_limits: Vec<(String, i64, i64)>,
+    /// Platform commission on every sale, in basis points (1000 = 10%).
+    pub commission_bps: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +206,15 @@ impl Config {
                 .trim_end_matches('/')
                 .to_owned(),
             deposit_limits,
+            commission_bps: {
+                let bps = parse_num(&get, "PLATFORM_COMMISSION_BPS", 1000i64)?;
+                if !(0..=5000).contains(&bps) {
+                    return Err(ConfigError(
+                        "PLATFORM_COMMISSION_BPS must be between 0 and 5000".into(),
+                    ));
+                }
+                bps
+            },
         })
     }
 

@@ -6,6 +6,7 @@ pub mod model;
 pub mod money;
 pub mod provider;
 pub mod routes;
+pub mod sales;
 pub mod service;
 pub mod verify;
 
