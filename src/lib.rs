@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod infra;
 pub mod notifications;
+pub mod qr;
 pub mod system;
 pub mod wallet;
 
