@@ -31,6 +31,7 @@ use crate::http::{middleware, openapi};
 use crate::infra::fanout::{Fanout, LocalFanout};
 use crate::infra::ratelimit::RateLimiter;
 use crate::infra::redis::Redis;
+use crate::tickets::signing::TicketSigner;
 use crate::wallet::provider::Payments;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -46,6 +47,7 @@ pub struct AppState {
     pub started: Instant,
     pub metrics: PrometheusHandle,
     pub payments: Payments,
+    pub signer: Arc<TicketSigner>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             config.access_token_ttl,
             config.refresh_token_ttl,
         );
+        let signer = ticket_signer(&db, &config).await?;
         let state = AppState {
             limiter: RateLimiter::new(config.auth_rate_limit_per_minute, redis.clone()),
             db,
@@ -84,6 +87,7 @@ impl AppState {
             started: Instant::now(),
             metrics: middleware::prometheus(),
             payments: Payments::from_config(&config)?,
+            signer: Arc::new(signer),
             config: Arc::new(config),
         };
         if state.config.demo_data {
@@ -114,6 +118,46 @@ pub async fn server_secret(db: &Db, name: &str) -> anyhow::Result<String> {
     Ok(row.try_get("value")?)
 }
 
+/// The ticket signing key: from `TICKET_SIGNING_KEY_FILE` (created on first
+/// start), else generated once and kept in the database. Either way it
+/// survives restarts, so tickets already issued stay valid.
+async fn ticket_signer(db: &Db, config: &Config) -> anyhow::Result<TicketSigner> {
+    let seed_hex = match &config.ticket_signing_key_file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(s) => s.trim().to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let seed = hex::encode(rand::random::<[u8; 32]>());
+                if let Some(dir) = std::path::Path::new(path).parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir)?;
+                }
+                write_secret_file(path, &seed)?;
+                seed
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => server_secret(db, "ticket_signing_key").await?,
+    };
+    let bytes = hex::decode(&seed_hex)?;
+    let seed: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the ticket signing key must be 32 bytes of hex"))?;
+    Ok(TicketSigner::from_seed(seed))
+}
+
+fn write_secret_file(path: &str, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(content.as_bytes())
+}
+
 /// Every API route with its OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
@@ -123,6 +167,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api/payments", crate::wallet::payments_router())
         .nest("/api/admin", crate::wallet::admin_router())
         .nest("/api/notifications", crate::notifications::router())
+        .nest("/api/tickets", crate::tickets::router())
+        .nest("/api/admin/events", crate::tickets::admin_router())
+        .nest("/api", crate::tickets::keys_router())
         .nest("/api", crate::system::router())
 }
 

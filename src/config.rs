@@ -47,6 +47,11 @@ pub struct Config {
     pub deposit_limits: Vec<(String, i64, i64)>,
     /// Platform commission on every sale, in basis points (1000 = 10%).
     pub commission_bps: i64,
+    /// Tickets can be refunded until this many hours before kickoff.
+    pub ticket_refund_cutoff_hours: i64,
+    /// File holding the ticket signing key (hex Ed25519 seed); created on first
+    /// start. Unset: the key is generated once and kept in the database.
+    pub ticket_signing_key_file: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +220,9 @@ impl Config {
                 }
                 bps
             },
+            ticket_refund_cutoff_hours: parse_num(&get, "TICKET_REFUND_CUTOFF_HOURS", 48i64)?
+                .max(0),
+            ticket_signing_key_file: get("TICKET_SIGNING_KEY_FILE"),
         })
     }
 

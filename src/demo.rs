@@ -106,6 +106,124 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     tx.commit().await?;
     let fan = demo_fan(state).await?;
     demo_wallet(state, &fan.id).await?;
+    demo_matches(state).await?;
+    Ok(())
+}
+
+/// v1.0's three matches, always upcoming: a match is added again once the
+/// previous one between the same teams has been played. Capacities are tens of
+/// seats so a sell-out can be tried by hand.
+async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
+    use sqlx::Row;
+    /// (name, price in minor units, capacity)
+    type Categories = &'static [(&'static str, i64, i64)];
+    /// (home, away, competition, venue, days from now, categories)
+    type Match = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        i64,
+        Categories,
+    );
+    const MATCHES: &[Match] = &[
+        (
+            "AS_MONACO",
+            "PSG",
+            "Ligue 1",
+            "Stade Louis-II, Monaco",
+            10,
+            &[
+                ("Tribune Nord", 3_500, 40),
+                ("Tribune Honneur", 6_500, 30),
+                ("VIP", 15_000, 10),
+            ],
+        ),
+        (
+            "OM",
+            "OL",
+            "Ligue 1",
+            "Orange Vélodrome, Marseille",
+            17,
+            &[
+                ("Virage Sud", 2_500, 50),
+                ("Jean Bouin", 4_500, 30),
+                ("Loge", 12_000, 8),
+            ],
+        ),
+        (
+            "WYDAD_AC",
+            "RAJA_CA",
+            "Botola Pro — Derby de Casablanca",
+            "Stade Mohammed V, Casablanca",
+            24,
+            &[
+                ("Virage", 10_000, 60),
+                ("Tribune", 25_000, 30),
+                ("Présidentielle", 80_000, 10),
+            ],
+        ),
+    ];
+    let now = crate::db::now_ms();
+    let day = 86_400_000;
+    for (home, away, competition, venue, in_days, categories) in MATCHES {
+        let upcoming = sqlx::query(
+            "SELECT 1 FROM events WHERE home_club_id = $1 AND away_club_id = $2 AND kickoff_at > $3",
+        )
+        .bind(*home)
+        .bind(*away)
+        .bind(now)
+        .fetch_optional(&state.db.pool)
+        .await?;
+        if upcoming.is_some() {
+            continue;
+        }
+        let currency: String = sqlx::query("SELECT currency FROM clubs WHERE id = $1")
+            .bind(*home)
+            .fetch_one(&state.db.pool)
+            .await?
+            .try_get("currency")?;
+        let away_name: String = sqlx::query("SELECT name FROM clubs WHERE id = $1")
+            .bind(*away)
+            .fetch_one(&state.db.pool)
+            .await?
+            .try_get("name")?;
+        // Kick-off at 20:45 UTC, `in_days` from today.
+        let kickoff = (now / day + in_days) * day + (20 * 60 + 45) * 60_000;
+        let id = crate::db::new_id();
+        let mut tx = state.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO events (id, home_club_id, away_club_id, away_team, competition, venue, kickoff_at,
+                                 sale_starts_at, sale_ends_at, per_fan_limit, tickets_issued, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, 4, 0, $8, $8)",
+        )
+        .bind(&id)
+        .bind(*home)
+        .bind(*away)
+        .bind(&away_name)
+        .bind(*competition)
+        .bind(*venue)
+        .bind(kickoff)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        for (name, price, capacity) in *categories {
+            sqlx::query(
+                "INSERT INTO ticket_categories (id, event_id, name, price, currency, capacity, sold, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+            )
+            .bind(crate::db::new_id())
+            .bind(&id)
+            .bind(*name)
+            .bind(*price)
+            .bind(&currency)
+            .bind(*capacity)
+            .bind(now)
+            .execute(tx.conn())
+            .await?;
+        }
+        tx.commit().await?;
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod infra;
 pub mod notifications;
 pub mod qr;
 pub mod system;
+pub mod tickets;
 pub mod wallet;
 
 /// Installs ring as the process's TLS crypto provider (outgoing HTTPS to

@@ -22,6 +22,8 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "payments", description = "Payment provider webhooks"),
         (name = "notifications", description = "In-app notifications"),
         (name = "admin", description = "Operator tools"),
+        (name = "tickets", description = "Matches, tickets, transfers and refunds"),
+        (name = "gate", description = "Stadium check-in, online and offline"),
     )
 )]
 pub struct ApiDoc;

@@ -9,4 +9,5 @@ mod errors;
 mod ledger;
 mod process;
 mod system;
+mod tickets;
 mod wallet;

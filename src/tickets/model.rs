@@ -1,0 +1,596 @@
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+use crate::http::validate::{Checks, Validate};
+use crate::wallet::money::AmountInput;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Category {
+    pub id: String,
+    pub name: String,
+    #[schema(example = "35.00")]
+    pub price: String,
+    pub currency: String,
+    pub capacity: i64,
+    pub available: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub id: String,
+    /// Home club id (the seller).
+    pub home_club: String,
+    /// Away club id when the opponent is a club on the platform.
+    pub away_club: Option<String>,
+    pub home_team: String,
+    pub away_team: String,
+    pub competition: String,
+    pub venue: String,
+    pub kickoff: String,
+    /// Same as `kickoff` (v1.0 name).
+    pub date: String,
+    pub sale_starts_at: String,
+    pub sale_ends_at: String,
+    /// `upcoming` (sale not open), `on_sale`, `sale_closed`, `sold_out`.
+    pub status: String,
+    pub per_fan_limit: i64,
+    /// Cheapest category price, null without categories.
+    pub price_from: Option<String>,
+    pub currency: String,
+    pub seats_available: i64,
+    pub categories: Vec<Category>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventList {
+    pub events: Vec<Event>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventResponse {
+    pub event: Event,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Events where this club plays (home or away).
+    pub club: Option<String>,
+}
+
+impl Validate for EventQuery {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        c.optional_text("club", self.club.as_deref(), 1, 64);
+        c.finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketEvent {
+    pub id: String,
+    pub home_team: String,
+    pub away_team: String,
+    pub competition: String,
+    pub venue: String,
+    pub kickoff: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    pub id: String,
+    pub event_id: String,
+    pub category_id: String,
+    pub category: String,
+    pub holder_name: String,
+    /// Seat serial number within the event.
+    pub serial: i64,
+    /// `valid`, `used`, `refunded`, `revoked`.
+    pub status: String,
+    /// Bumped by every transfer; QR codes of older versions are revoked.
+    pub version: i64,
+    pub price: String,
+    pub currency: String,
+    pub event: TicketEvent,
+    /// The signed QR token (owner only).
+    pub qr_code: Option<String>,
+    pub purchased_at: String,
+    pub used_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketResponse {
+    pub ticket: Ticket,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketList {
+    pub tickets: Vec<Ticket>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseRequest {
+    pub event_id: String,
+    /// Category id or name.
+    pub category: String,
+    /// 1 to the event's per-fan limit; default 1.
+    pub quantity: Option<i64>,
+    /// v1.0 price guard (unit price): if it differs from the server's, 409 `price_changed`.
+    #[schema(value_type = Option<String>, example = "35.00")]
+    pub price: Option<AmountInput>,
+    /// Name printed on the ticket; defaults to the buyer's name.
+    pub holder_name: Option<String>,
+}
+
+impl Validate for PurchaseRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        c.text("eventId", &self.event_id, 1, 64);
+        c.text("category", &self.category, 1, 100);
+        if let Some(q) = self.quantity {
+            c.range("quantity", q, 1, 20);
+        }
+        c.optional_text("holderName", self.holder_name.as_deref(), 1, 100);
+        c.finish()
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseResponse {
+    /// The first ticket (v1.0).
+    pub ticket: Ticket,
+    /// Every ticket bought.
+    pub tickets: Vec<Ticket>,
+    pub new_balance: String,
+    pub currency: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QrResponse {
+    /// The signed token a scanner reads.
+    pub qr_code: String,
+    pub ticket_id: String,
+    pub event_id: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QrQuery {
+    /// `json` (default), `svg` or `png`.
+    pub format: Option<String>,
+}
+
+impl Validate for QrQuery {}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckinRequest {
+    pub qr_code: String,
+    pub event_id: Option<String>,
+    pub gate: Option<String>,
+    /// `entry` (default) or `exit`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Scanner-chosen id of this scan: a retry with the same nonce gets the
+    /// first answer again instead of `already_redeemed`.
+    pub nonce: Option<String>,
+}
+
+fn check_scan(
+    c: &mut Checks,
+    qr: &str,
+    gate: Option<&str>,
+    kind: Option<&str>,
+    nonce: Option<&str>,
+) {
+    c.text("qrCode", qr, 1, 1024);
+    c.optional_text("gate", gate, 1, 64);
+    c.optional_text("nonce", nonce, 1, 128);
+    if let Some(k) = kind
+        && k != "entry"
+        && k != "exit"
+    {
+        c.push("type", "invalid_value", "must be entry or exit");
+    }
+}
+
+impl Validate for CheckinRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        check_scan(
+            &mut c,
+            &self.qr_code,
+            self.gate.as_deref(),
+            self.kind.as_deref(),
+            self.nonce.as_deref(),
+        );
+        c.optional_text("eventId", self.event_id.as_deref(), 1, 64);
+        c.finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FirstScan {
+    pub at: String,
+    pub gate: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckinTicket {
+    pub id: String,
+    pub serial: i64,
+    pub category: String,
+    pub holder_name: String,
+}
+
+/// The answer to a scan.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckinResult {
+    /// `ok`, `already_redeemed`, `invalid`, `wrong_event`, `revoked`, `refunded`.
+    pub status: String,
+    pub reason: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub ticket: Option<CheckinTicket>,
+    /// When and where the ticket was first scanned in (on `already_redeemed`).
+    pub first_scan: Option<FirstScan>,
+    pub nonce: Option<String>,
+    /// True when the nonce was seen before and this is the first answer again.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchScan {
+    pub qr_code: String,
+    /// When the device scanned it (RFC 3339).
+    pub scanned_at: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Required for uploads, so a re-upload is recognised.
+    pub nonce: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRequest {
+    pub event_id: String,
+    pub gate: Option<String>,
+    pub scans: Vec<BatchScan>,
+}
+
+impl Validate for BatchRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        c.text("eventId", &self.event_id, 1, 64);
+        c.optional_text("gate", self.gate.as_deref(), 1, 64);
+        if self.scans.is_empty() || self.scans.len() > 500 {
+            c.push(
+                "scans",
+                "out_of_range",
+                "between 1 and 500 scans per upload",
+            );
+        }
+        for (i, s) in self.scans.iter().enumerate() {
+            let mut one = Checks::new();
+            check_scan(
+                &mut one,
+                &s.qr_code,
+                None,
+                s.kind.as_deref(),
+                Some(&s.nonce),
+            );
+            if time::OffsetDateTime::parse(
+                &s.scanned_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .is_err()
+            {
+                one.push("scannedAt", "invalid_format", "must be an RFC 3339 time");
+            }
+            if let Err(ApiError::Client {
+                errors: Some(errs), ..
+            }) = one.finish()
+            {
+                for e in errs {
+                    c.push(&format!("scans[{i}].{}", e.field), &e.code, e.message);
+                }
+            }
+        }
+        c.finish()
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    /// One result per uploaded scan, earliest first.
+    pub results: Vec<CheckinResult>,
+    pub accepted: i64,
+    /// Scans that lost to an earlier scan of the same ticket.
+    pub duplicates: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GateKitQuery {
+    /// `nextSince` of the previous sync (milliseconds); omit for a full kit.
+    pub since: Option<i64>,
+}
+
+impl Validate for GateKitQuery {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        if let Some(s) = self.since {
+            c.range("since", s, 0, i64::MAX / 2);
+        }
+        c.finish()
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKey {
+    pub kid: String,
+    /// `EdDSA` (Ed25519).
+    pub alg: String,
+    /// Raw 32-byte public key, base64url.
+    pub public_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeysResponse {
+    pub keys: Vec<PublicKey>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedEntry {
+    pub ticket_id: String,
+    /// The only version still valid; null when no version is (refunded).
+    pub valid_version: Option<i64>,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsedEntry {
+    pub ticket_id: String,
+    pub used_at: String,
+    pub gate: Option<String>,
+    pub inside: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateKit {
+    pub event_id: String,
+    pub keys: Vec<PublicKey>,
+    pub revoked: Vec<RevokedEntry>,
+    pub used: Vec<UsedEntry>,
+    /// Pass as `since` next time.
+    pub next_since: i64,
+    /// True when this is a full kit (no `since`).
+    pub full: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferRequest {
+    pub recipient_id: Option<String>,
+    pub recipient_email: Option<String>,
+}
+
+impl Validate for TransferRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        match (&self.recipient_id, &self.recipient_email) {
+            (None, None) => c.push(
+                "recipientId",
+                "required",
+                "give recipientId or recipientEmail",
+            ),
+            (Some(id), _) => c.text("recipientId", id, 1, 64),
+            (None, Some(e)) => c.text("recipientEmail", e, 3, 254),
+        }
+        c.finish()
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundResponse {
+    pub ticket: Ticket,
+    pub refunded: String,
+    pub new_balance: String,
+    pub currency: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Attribute {
+    pub trait_type: String,
+    pub value: serde_json::Value,
+}
+
+/// EIP-721 metadata JSON.
+#[derive(Serialize, ToSchema)]
+pub struct NftMetadata {
+    pub name: String,
+    pub description: String,
+    pub image: String,
+    pub external_url: String,
+    pub attributes: Vec<Attribute>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvenanceEntry {
+    pub seq: i64,
+    /// `issued`, `transferred`, `refunded`.
+    pub kind: String,
+    pub version: i64,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Milliseconds since the epoch, as hashed.
+    pub at_ms: i64,
+    pub at: String,
+    pub prev_hash: String,
+    /// SHA-256 (hex) of `seq|kind|ticketId|version|from|to|atMs|prevHash`.
+    pub hash: String,
+    /// Ed25519 signature (base64url) of the ASCII `hash`, by key `kid`.
+    pub signature: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    pub ticket_id: String,
+    pub kid: String,
+    pub public_key: String,
+    pub entries: Vec<ProvenanceEntry>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewCategory {
+    pub name: String,
+    #[schema(value_type = String, example = "35.00")]
+    pub price: AmountInput,
+    pub capacity: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewEvent {
+    pub home_club: String,
+    pub away_club: Option<String>,
+    /// Opponent's name when it is not a club on the platform.
+    pub away_team: Option<String>,
+    pub competition: String,
+    pub venue: String,
+    /// RFC 3339.
+    pub kickoff: String,
+    /// RFC 3339; default now.
+    pub sale_starts_at: Option<String>,
+    /// RFC 3339; default kickoff.
+    pub sale_ends_at: Option<String>,
+    pub per_fan_limit: Option<i64>,
+    pub categories: Vec<NewCategory>,
+}
+
+fn check_category(c: &mut Checks, prefix: &str, cat: &NewCategory) {
+    c.text(&format!("{prefix}name"), &cat.name, 1, 100);
+    c.range(&format!("{prefix}capacity"), cat.capacity, 1, 200_000);
+}
+
+pub fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
+    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| ApiError::field(field, "invalid_format", "must be an RFC 3339 time"))
+}
+
+impl Validate for NewEvent {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        c.text("homeClub", &self.home_club, 1, 64);
+        c.optional_text("awayClub", self.away_club.as_deref(), 1, 64);
+        c.optional_text("awayTeam", self.away_team.as_deref(), 1, 100);
+        if self.away_club.is_none() && self.away_team.is_none() {
+            c.push("awayTeam", "required", "give awayClub or awayTeam");
+        }
+        c.text("competition", &self.competition, 1, 100);
+        c.text("venue", &self.venue, 1, 200);
+        for (field, v) in [
+            ("kickoff", Some(&self.kickoff)),
+            ("saleStartsAt", self.sale_starts_at.as_ref()),
+            ("saleEndsAt", self.sale_ends_at.as_ref()),
+        ] {
+            if let Some(v) = v
+                && parse_time(field, v).is_err()
+            {
+                c.push(field, "invalid_format", "must be an RFC 3339 time");
+            }
+        }
+        if let Some(l) = self.per_fan_limit {
+            c.range("perFanLimit", l, 1, 20);
+        }
+        if self.categories.is_empty() || self.categories.len() > 20 {
+            c.push("categories", "out_of_range", "between 1 and 20 categories");
+        }
+        for (i, cat) in self.categories.iter().enumerate() {
+            check_category(&mut c, &format!("categories[{i}]."), cat);
+        }
+        c.finish()
+    }
+}
+
+impl Validate for NewCategory {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        check_category(&mut c, "", self);
+        c.finish()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateEvent {
+    pub competition: Option<String>,
+    pub venue: Option<String>,
+    pub kickoff: Option<String>,
+    pub sale_starts_at: Option<String>,
+    pub sale_ends_at: Option<String>,
+    pub per_fan_limit: Option<i64>,
+}
+
+impl Validate for UpdateEvent {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        c.optional_text("competition", self.competition.as_deref(), 1, 100);
+        c.optional_text("venue", self.venue.as_deref(), 1, 200);
+        for (field, v) in [
+            ("kickoff", self.kickoff.as_ref()),
+            ("saleStartsAt", self.sale_starts_at.as_ref()),
+            ("saleEndsAt", self.sale_ends_at.as_ref()),
+        ] {
+            if let Some(v) = v
+                && parse_time(field, v).is_err()
+            {
+                c.push(field, "invalid_format", "must be an RFC 3339 time");
+            }
+        }
+        if let Some(l) = self.per_fan_limit {
+            c.range("perFanLimit", l, 1, 20);
+        }
+        c.finish()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateCategory {
+    #[schema(value_type = Option<String>)]
+    pub price: Option<AmountInput>,
+    pub capacity: Option<i64>,
+}
+
+impl Validate for UpdateCategory {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::new();
+        if let Some(cap) = self.capacity {
+            c.range("capacity", cap, 0, 200_000);
+        }
+        c.finish()
+    }
+}

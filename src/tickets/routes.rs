@@ -1,0 +1,405 @@
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::from_fn;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
+use crate::http::idempotency::{self, IdempotencyKey};
+use crate::tickets::admin;
+use crate::tickets::model::*;
+use crate::tickets::service::{self, PurchaseInput, Scan};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    let money_moving = OpenApiRouter::new()
+        .routes(routes!(purchase))
+        .routes(routes!(transfer))
+        .routes(routes!(refund))
+        .route_layer(from_fn(idempotency::layer));
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(event))
+        .routes(routes!(gate_kit))
+        .routes(routes!(my_tickets))
+        .routes(routes!(ticket))
+        .routes(routes!(qr))
+        .routes(routes!(metadata))
+        .routes(routes!(provenance))
+        .routes(routes!(checkin))
+        .routes(routes!(checkin_batch))
+        .merge(money_moving)
+}
+
+pub fn keys_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(keys))
+}
+
+pub fn admin_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_event))
+        .routes(routes!(update_event))
+        .routes(routes!(add_category))
+        .routes(routes!(update_category))
+}
+
+type Json422 = Problem;
+
+/// Upcoming matches with their ticket categories.
+#[utoipa::path(get, path = "/events", tag = "tickets", params(EventQuery),
+    responses((status = 200, body = EventList)))]
+async fn events(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<EventQuery>,
+) -> ApiResult<Json<EventList>> {
+    Ok(Json(EventList {
+        events: service::list_events(&state, q.club.as_deref()).await?,
+    }))
+}
+
+/// One match.
+#[utoipa::path(get, path = "/events/{id}", tag = "tickets", params(("id" = String, Path)),
+    responses((status = 200, body = EventResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventResponse>> {
+    Ok(Json(EventResponse {
+        event: service::get_event(&state.db.pool, &id).await?,
+    }))
+}
+
+/// Everything an offline gate scanner needs: keys, revoked and used tickets,
+/// incrementally since the last sync (staff of the home club).
+#[utoipa::path(get, path = "/events/{id}/gate-kit", tag = "gate",
+    security(("bearerAuth" = [])), params(("id" = String, Path), GateKitQuery),
+    responses((status = 200, body = GateKit), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn gate_kit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<GateKitQuery>,
+) -> ApiResult<Json<GateKit>> {
+    Ok(Json(service::gate_kit(&state, &user, &id, q.since).await?))
+}
+
+/// Buy tickets: the server's price, seats never oversold, paid through the ledger.
+#[utoipa::path(post, path = "/purchase", tag = "tickets",
+    security(("bearerAuth" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe key, kept 24 h")),
+    request_body = PurchaseRequest,
+    responses(
+        (status = 201, body = PurchaseResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "unknown match or category"),
+        (status = 409, body = Problem, content_type = "application/problem+json",
+            description = "`sold_out`, `price_changed`, `insufficient_funds`, `ticket_limit_reached`, `sale_not_open`, `sale_closed`"),
+        (status = 422, body = Json422, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn purchase(
+    State(state): State<AppState>,
+    user: AuthUser,
+    key: Option<Extension<IdempotencyKey>>,
+    ApiJson(body): ApiJson<PurchaseRequest>,
+) -> ApiResult<(StatusCode, Json<PurchaseResponse>)> {
+    let resp = service::purchase(
+        &state,
+        &user.id,
+        PurchaseInput {
+            event_id: body.event_id,
+            category: body.category,
+            quantity: body.quantity.unwrap_or(1),
+            price: body.price,
+            holder_name: body.holder_name,
+        },
+        key.as_ref().map(|k| k.0.0.as_str()),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(resp)))
+}
+
+/// My tickets.
+#[utoipa::path(get, path = "/my-tickets", tag = "tickets", security(("bearerAuth" = [])),
+    responses((status = 200, body = TicketList)))]
+async fn my_tickets(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<TicketList>> {
+    Ok(Json(TicketList {
+        tickets: service::my_tickets(&state, &user.id).await?,
+    }))
+}
+
+/// One of my tickets (someone else's is 404).
+#[utoipa::path(get, path = "/{id}", tag = "tickets", security(("bearerAuth" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = TicketResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn ticket(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TicketResponse>> {
+    Ok(Json(TicketResponse {
+        ticket: service::ticket(&state, &user, &id).await?,
+    }))
+}
+
+/// The ticket's signed QR token, as JSON or (`?format=svg|png`) as an image.
+#[utoipa::path(get, path = "/{id}/qr", tag = "tickets", security(("bearerAuth" = [])),
+    params(("id" = String, Path), QrQuery),
+    responses(
+        (status = 200, body = QrResponse, description = "JSON by default"),
+        (status = 200, content_type = "image/svg+xml", description = "with format=svg"),
+        (status = 200, content_type = "image/png", description = "with format=png"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "refunded or revoked ticket")))]
+async fn qr(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<QrQuery>,
+) -> ApiResult<Response> {
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "svg" | "png") {
+        return Err(ApiError::field(
+            "format",
+            "invalid_value",
+            "must be json, svg or png",
+        ));
+    }
+    let qr = service::qr(&state, &user, &id).await?;
+    let token = qr.qr_code.clone();
+    image_or_json(format, &token, Json(qr).into_response())
+}
+
+/// Renders `data` as the requested QR image, or returns the JSON answer.
+pub fn image_or_json(format: &str, data: &str, json: Response) -> ApiResult<Response> {
+    let no_store = (header::CACHE_CONTROL, "no-store");
+    match format {
+        "svg" => {
+            let svg = crate::qr::svg(data).map_err(|e| ApiError::Internal(e.into()))?;
+            Ok(([(header::CONTENT_TYPE, "image/svg+xml"), no_store], svg).into_response())
+        }
+        "png" => {
+            let png = crate::qr::png(data).map_err(|e| ApiError::Internal(e.into()))?;
+            Ok(([(header::CONTENT_TYPE, "image/png"), no_store], png).into_response())
+        }
+        _ => Ok(json),
+    }
+}
+
+/// EIP-721 metadata of the ticket (public: it names no owner).
+#[utoipa::path(get, path = "/{id}/metadata", tag = "tickets", params(("id" = String, Path)),
+    responses((status = 200, body = NftMetadata), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn metadata(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<NftMetadata>> {
+    Ok(Json(service::metadata(&state, &id).await?))
+}
+
+/// Every owner change as a signed hash chain (owners past and present, home-club staff).
+#[utoipa::path(get, path = "/{id}/provenance", tag = "tickets", security(("bearerAuth" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Provenance), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn provenance(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Provenance>> {
+    Ok(Json(service::provenance(&state, &user, &id).await?))
+}
+
+/// Give the ticket to another fan; its old QR code stops working.
+#[utoipa::path(post, path = "/{id}/transfer", tag = "tickets", security(("bearerAuth" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = TransferRequest,
+    responses((status = 200, body = TicketResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "not your ticket, or unknown recipient"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`not_transferable`")))]
+async fn transfer(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TransferRequest>,
+) -> ApiResult<Json<TicketResponse>> {
+    Ok(Json(TicketResponse {
+        ticket: service::transfer(
+            &state,
+            &user,
+            &id,
+            body.recipient_id.as_deref(),
+            body.recipient_email.as_deref(),
+        )
+        .await?,
+    }))
+}
+
+/// Refund before the cut-off: the money comes back and the seat is freed.
+#[utoipa::path(post, path = "/{id}/refund", tag = "tickets", security(("bearerAuth" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = RefundResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`not_refundable`, `refund_window_closed`")))]
+async fn refund(
+    State(state): State<AppState>,
+    user: AuthUser,
+    key: Option<Extension<IdempotencyKey>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RefundResponse>> {
+    Ok(Json(
+        service::refund(&state, &user, &id, key.as_ref().map(|k| k.0.0.as_str())).await?,
+    ))
+}
+
+/// Scan a ticket at the gate (staff of the home club).
+#[utoipa::path(post, path = "/checkin", tag = "gate", security(("bearerAuth" = [])),
+    request_body = CheckinRequest,
+    responses((status = 200, body = CheckinResult, description = "the scan's outcome in `status`"),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn checkin(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<CheckinRequest>,
+) -> ApiResult<Json<CheckinResult>> {
+    let scan = Scan {
+        qr_code: &body.qr_code,
+        event_id: body.event_id.as_deref(),
+        gate: body.gate.as_deref(),
+        exit: body.kind.as_deref() == Some("exit"),
+        nonce: body.nonce.as_deref(),
+        scanned_at: None,
+    };
+    service::authorize_scan(&state, &user, &scan).await?;
+    Ok(Json(service::checkin(&state, &user.id, scan).await?))
+}
+
+/// Upload the scans an offline device made: the earliest scan of a ticket
+/// wins, every later one is reported as a duplicate.
+#[utoipa::path(post, path = "/checkin/batch", tag = "gate", security(("bearerAuth" = [])),
+    request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn checkin_batch(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<BatchRequest>,
+) -> ApiResult<Json<BatchResponse>> {
+    let mut scans: Vec<(i64, &BatchScan)> = body
+        .scans
+        .iter()
+        .map(|s| Ok((parse_time("scannedAt", &s.scanned_at)?, s)))
+        .collect::<ApiResult<_>>()?;
+    scans.sort_by_key(|(at, _)| *at);
+    let first = Scan {
+        qr_code: "",
+        event_id: Some(&body.event_id),
+        gate: None,
+        exit: false,
+        nonce: None,
+        scanned_at: None,
+    };
+    service::authorize_scan(&state, &user, &first).await?;
+    let mut results = Vec::with_capacity(scans.len());
+    for (at, s) in scans {
+        let r = service::checkin(
+            &state,
+            &user.id,
+            Scan {
+                qr_code: &s.qr_code,
+                event_id: Some(&body.event_id),
+                gate: body.gate.as_deref(),
+                exit: s.kind.as_deref() == Some("exit"),
+                nonce: Some(&s.nonce),
+                scanned_at: Some(at),
+            },
+        )
+        .await?;
+        results.push(r);
+    }
+    let accepted = results.iter().filter(|r| r.status == "ok").count() as i64;
+    let duplicates = results
+        .iter()
+        .filter(|r| r.status == "already_redeemed")
+        .count() as i64;
+    Ok(Json(BatchResponse {
+        results,
+        accepted,
+        duplicates,
+    }))
+}
+
+/// Public keys that sign tickets and ownership chains.
+#[utoipa::path(get, path = "/keys", tag = "tickets", responses((status = 200, body = KeysResponse)))]
+async fn keys(State(state): State<AppState>) -> Json<KeysResponse> {
+    Json(KeysResponse {
+        keys: service::keys(&state),
+    })
+}
+
+/// Create a match with its ticket categories (staff of the home club, admins).
+#[utoipa::path(post, path = "", tag = "admin", security(("bearerAuth" = [])), request_body = NewEvent,
+    responses((status = 201, body = EventResponse), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn create_event(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<NewEvent>,
+) -> ApiResult<(StatusCode, Json<EventResponse>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(EventResponse {
+            event: admin::create_event(&state, &user, body).await?,
+        }),
+    ))
+}
+
+/// Edit a match.
+#[utoipa::path(patch, path = "/{id}", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = String, Path)), request_body = UpdateEvent,
+    responses((status = 200, body = EventResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn update_event(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateEvent>,
+) -> ApiResult<Json<EventResponse>> {
+    Ok(Json(EventResponse {
+        event: admin::update_event(&state, &user, &id, body).await?,
+    }))
+}
+
+/// Add a ticket category to a match.
+#[utoipa::path(post, path = "/{id}/categories", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = String, Path)), request_body = NewCategory,
+    responses((status = 201, body = EventResponse), (status = 409, body = Problem, content_type = "application/problem+json")))]
+async fn add_category(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewCategory>,
+) -> ApiResult<(StatusCode, Json<EventResponse>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(EventResponse {
+            event: admin::add_category(&state, &user, &id, body).await?,
+        }),
+    ))
+}
+
+/// Change a category's price or capacity (never below the seats sold).
+#[utoipa::path(patch, path = "/{id}/categories/{category_id}", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = String, Path), ("category_id" = String, Path)), request_body = UpdateCategory,
+    responses((status = 200, body = EventResponse), (status = 409, body = Problem, content_type = "application/problem+json")))]
+async fn update_category(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, category_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateCategory>,
+) -> ApiResult<Json<EventResponse>> {
+    Ok(Json(EventResponse {
+        event: admin::update_category(&state, &user, &id, &category_id, body).await?,
+    }))
+}
