@@ -107,6 +107,10 @@ pub struct Stats {
     pub clubs: i64,
     /// Completed transfers in the ledger.
     pub transactions: i64,
+    /// Upcoming matches.
+    pub events: i64,
+    /// Tickets sold and not refunded.
+    pub tickets_sold: i64,
 }
 
 /// Public counts, computed from the database.
@@ -114,14 +118,19 @@ pub struct Stats {
 async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
     let row = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM clubs) AS clubs,
-                (SELECT COUNT(*) FROM transfers) AS transactions",
+                (SELECT COUNT(*) FROM transfers) AS transactions,
+                (SELECT COUNT(*) FROM events WHERE kickoff_at > $1) AS events,
+                (SELECT COUNT(*) FROM tickets WHERE status <> 'refunded') AS tickets_sold",
     )
+    .bind(crate::db::now_ms())
     .fetch_one(&state.db.pool)
     .await?;
     Ok(Json(Stats {
         users: row.try_get("users")?,
         clubs: row.try_get("clubs")?,
         transactions: row.try_get("transactions")?,
+        events: row.try_get("events")?,
+        tickets_sold: row.try_get("tickets_sold")?,
     }))
 }
 
