@@ -107,6 +107,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let fan = demo_fan(state).await?;
     demo_wallet(state, &fan.id).await?;
     demo_matches(state).await?;
+    crate::shop::demo::seed(state).await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub mod http;
 pub mod infra;
 pub mod notifications;
 pub mod qr;
+pub mod shop;
 pub mod system;
 pub mod tickets;
 pub mod wallet;

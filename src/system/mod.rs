@@ -111,6 +111,10 @@ pub struct Stats {
     pub events: i64,
     /// Tickets sold and not refunded.
     pub tickets_sold: i64,
+    /// Active products in the shop.
+    pub products: i64,
+    /// Shop orders placed.
+    pub orders: i64,
 }
 
 /// Public counts, computed from the database.
@@ -120,7 +124,9 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
         "SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM clubs) AS clubs,
                 (SELECT COUNT(*) FROM transfers) AS transactions,
                 (SELECT COUNT(*) FROM events WHERE kickoff_at > $1) AS events,
-                (SELECT COUNT(*) FROM tickets WHERE status <> 'refunded') AS tickets_sold",
+                (SELECT COUNT(*) FROM tickets WHERE status <> 'refunded') AS tickets_sold,
+                (SELECT COUNT(*) FROM products WHERE active = 1) AS products,
+                (SELECT COUNT(*) FROM orders) AS orders",
     )
     .bind(crate::db::now_ms())
     .fetch_one(&state.db.pool)
@@ -131,6 +137,8 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
         transactions: row.try_get("transactions")?,
         events: row.try_get("events")?,
         tickets_sold: row.try_get("tickets_sold")?,
+        products: row.try_get("products")?,
+        orders: row.try_get("orders")?,
     }))
 }
 

@@ -8,6 +8,7 @@ mod auth;
 mod errors;
 mod ledger;
 mod process;
+mod shop;
 mod system;
 mod tickets;
 mod wallet;
