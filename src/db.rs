@@ -130,6 +130,20 @@ impl Db {
         })
     }
 
+    /// A write transaction whose commit does not wait for the disk flush on
+    /// PostgreSQL. Only for bookkeeping whose loss in a crash is harmless
+    /// (idempotency reservations: the ledger's own unique key, committed
+    /// durably with the money, still stops a second posting).
+    pub async fn begin_write_relaxed(&self) -> Result<WriteTx, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            tx.conn()
+                .execute("SET LOCAL synchronous_commit = off")
+                .await?;
+        }
+        Ok(tx)
+    }
+
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
         conn.ping().await

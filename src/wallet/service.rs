@@ -291,6 +291,7 @@ pub async fn send(
     };
     let recipient = recipient.ok_or_else(|| ApiError::not_found("recipient"))?;
     let recipient_id: String = recipient.try_get("id")?;
+    let recipient_name: String = recipient.try_get("name")?;
     if recipient_id == sender {
         return Err(ApiError::field(
             field,
@@ -340,9 +341,27 @@ pub async fn send(
     tx.commit().await?;
     notifications::publish(state, &recipient_id, &note);
 
-    let transfer_id = &posted.transfers[0].id;
+    // The sender's side, built from what was just posted (no re-read).
+    let t = &posted.transfers[0];
     Ok(SendResponse {
-        transaction: view_of(state, sender, transfer_id).await?,
+        transaction: Transaction {
+            id: t.id.clone(),
+            kind: "transfer".into(),
+            direction: "out".into(),
+            amount: money,
+            currency: currency.code().to_owned(),
+            balance_after: format_minor(t.debit_balance_after, currency),
+            description: format!("Transfer to {recipient_name}"),
+            counterparty: Counterparty {
+                kind: "user".into(),
+                id: Some(recipient_id),
+                name: recipient_name,
+            },
+            note: input.note,
+            reference: None,
+            status: "completed".into(),
+            created_at: rfc3339(t.created_at),
+        },
         new_balance: format_minor(posted.balances[&from], currency),
         currency: currency.code().to_owned(),
     })
