@@ -111,6 +111,10 @@ impl Db {
     }
 
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        self.begin_write_with("BEGIN").await
+    }
+
+    async fn begin_write_with(&self, postgres_begin: &'static str) -> Result<WriteTx, sqlx::Error> {
         let permit = match &self.write_gate {
             Some(gate) => Some(
                 gate.clone()
@@ -122,7 +126,7 @@ impl Db {
         };
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Postgres => self.pool.begin_with(postgres_begin).await?,
         };
         Ok(WriteTx {
             tx,

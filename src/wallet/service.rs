@@ -256,31 +256,10 @@ pub async fn send(
     input: SendInput,
     idempotency_key: Option<&str>,
 ) -> ApiResult<SendResponse> {
-    let currency = match input.currency {
-        Some(c) => c,
-        None => primary_currency(state, sender).await?,
-    };
-    let amount = parse_amount(&input.amount, currency)?;
-    let (field, recipient) = match (&input.recipient_id, &input.recipient_email) {
-        (Some(id), _) => (
-            "recipientId",
-            sqlx::query("SELECT id, name FROM users WHERE id = $1")
-                .bind(id.trim())
-                .fetch_optional(&state.db.pool)
-                .await?,
-        ),
-        (None, Some(email)) => (
-            "recipientEmail",
-            match normalize_email(email) {
-                Some(e) => {
-                    sqlx::query("SELECT id, name FROM users WHERE email = $1")
-                        .bind(e)
-                        .fetch_optional(&state.db.pool)
-                        .await?
-                }
-                None => None,
-            },
-        ),
+    // Sender and recipient in one read: names, and the sender's primary currency.
+    let email = match (&input.recipient_id, &input.recipient_email) {
+        (Some(_), _) => None,
+        (None, Some(e)) => Some(normalize_email(e).unwrap_or_default()),
         (None, None) => {
             return Err(ApiError::field(
                 "recipientId",
@@ -289,6 +268,38 @@ pub async fn send(
             ));
         }
     };
+    let field = if email.is_some() {
+        "recipientEmail"
+    } else {
+        "recipientId"
+    };
+    let rows = sqlx::query(
+        "SELECT u.id, u.name, u.email, c.currency FROM users u LEFT JOIN clubs c ON c.id = u.club_id
+         WHERE u.id = $1 OR u.id = $2 OR (u.email = $3 AND $3 <> '')",
+    )
+    .bind(sender)
+    .bind(input.recipient_id.as_deref().map(str::trim).unwrap_or(""))
+    .bind(email.as_deref().unwrap_or(""))
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut sender_row = None;
+    let mut recipient = None;
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        if id == sender {
+            sender_row = Some(r);
+        }
+        let matches = match (&input.recipient_id, &email) {
+            (Some(rid), _) => rid.trim() == id,
+            (None, Some(e)) => !e.is_empty() && r.try_get::<String, _>("email")? == *e,
+            (None, None) => false,
+        };
+        if matches {
+            recipient = Some(r);
+        }
+    }
+    let sender_row =
+        sender_row.ok_or_else(|| ApiError::unauthorized("this account no longer exists"))?;
     let recipient = recipient.ok_or_else(|| ApiError::not_found("recipient"))?;
     let recipient_id: String = recipient.try_get("id")?;
     let recipient_name: String = recipient.try_get("name")?;
@@ -299,11 +310,15 @@ pub async fn send(
             "you cannot send money to yourself",
         ));
     }
-    let sender_name: String = sqlx::query("SELECT name FROM users WHERE id = $1")
-        .bind(sender)
-        .fetch_one(&state.db.pool)
-        .await?
-        .try_get("name")?;
+    let sender_name: String = sender_row.try_get("name")?;
+    let currency = match input.currency {
+        Some(c) => c,
+        None => sender_row
+            .try_get::<Option<String>, _>("currency")?
+            .and_then(|c| Currency::parse(&c))
+            .unwrap_or(Currency::Eur),
+    };
+    let amount = parse_amount(&input.amount, currency)?;
 
     let mut tx = state.db.begin_write().await?;
     let from = ledger::account_id(tx.conn(), AccountKind::User, sender, currency).await?;
