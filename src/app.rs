@@ -48,6 +48,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub payments: Payments,
     pub signer: Arc<TicketSigner>,
+    /// The eSIM supplier; None when eSIM sales are off.
+    pub esim: Option<Arc<dyn crate::esim::provider::EsimProvider>>,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             metrics: middleware::prometheus(),
             payments: Payments::from_config(&config)?,
             signer: Arc::new(signer),
+            esim: crate::esim::provider_from_config(&config),
             config: Arc::new(config),
         };
         if state.config.demo_data {
@@ -170,6 +173,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api/shop", crate::shop::router())
         .nest("/api/admin/products", crate::shop::admin_products_router())
         .nest("/api/admin/orders", crate::shop::admin_orders_router())
+        .nest("/api/esim", crate::esim::router())
+        .nest("/api/admin/esim", crate::esim::admin_router())
         .nest("/api/tickets", crate::tickets::router())
         .nest("/api/admin/events", crate::tickets::admin_router())
         .nest("/api", crate::tickets::keys_router())

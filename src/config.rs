@@ -52,6 +52,13 @@ pub struct Config {
     /// File holding the ticket signing key (hex Ed25519 seed); created on first
     /// start. Unset: the key is generated once and kept in the database.
     pub ticket_signing_key_file: Option<String>,
+    /// eSIM supplier: `simulated` (development), or `none` (eSIM sales off).
+    pub esim_provider: String,
+    pub esim_smdp_address: String,
+    pub esim_webhook_secret: String,
+    pub esim_provider_timeout: Duration,
+    /// Test double: make the simulated supplier fail (`error`) or hang (`timeout`).
+    pub esim_simulated_failure: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +175,40 @@ impl Config {
             ));
         }
         let deposit_limits = parse_deposit_limits(get("DEPOSIT_LIMITS").as_deref())?;
+        let esim_provider = get("ESIM_PROVIDER").unwrap_or_else(|| {
+            if app_env == AppEnv::Production {
+                "none"
+            } else {
+                "simulated"
+            }
+            .to_owned()
+        });
+        if esim_provider != "simulated" && esim_provider != "none" {
+            return Err(ConfigError(format!(
+                "ESIM_PROVIDER: unknown provider {esim_provider:?} (simulated, none)"
+            )));
+        }
+        if app_env == AppEnv::Production && esim_provider == "simulated" {
+            return Err(ConfigError(
+                "the simulated eSIM provider hands out profiles no phone can install: not in production".into(),
+            ));
+        }
+        let esim_webhook_secret = match get("ESIM_WEBHOOK_SECRET") {
+            Some(s) => s,
+            None if app_env == AppEnv::Production && esim_provider != "none" => {
+                return Err(ConfigError(
+                    "ESIM_WEBHOOK_SECRET is required in production".into(),
+                ));
+            }
+            None => "esim-dev-webhook-secret".to_owned(),
+        };
+        let esim_simulated_failure =
+            get("ESIM_SIMULATED_FAILURE").unwrap_or_else(|| "none".to_owned());
+        if !["none", "error", "timeout"].contains(&esim_simulated_failure.as_str()) {
+            return Err(ConfigError(
+                "ESIM_SIMULATED_FAILURE must be none, error or timeout".into(),
+            ));
+        }
         Ok(Config {
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: parse_num(&get, "PORT", 3000u16)?,
@@ -223,6 +264,14 @@ impl Config {
             ticket_refund_cutoff_hours: parse_num(&get, "TICKET_REFUND_CUTOFF_HOURS", 48i64)?
                 .max(0),
             ticket_signing_key_file: get("TICKET_SIGNING_KEY_FILE"),
+            esim_provider,
+            esim_smdp_address: get("ESIM_SMDP_ADDRESS")
+                .unwrap_or_else(|| "smdp.paiecashfan.test".to_owned()),
+            esim_webhook_secret,
+            esim_provider_timeout: Duration::from_secs(
+                parse_num(&get, "ESIM_PROVIDER_TIMEOUT_SECS", 10u64)?.max(1),
+            ),
+            esim_simulated_failure,
         })
     }
 

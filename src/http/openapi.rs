@@ -24,6 +24,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "admin", description = "Operator tools"),
         (name = "tickets", description = "Matches, tickets, transfers and refunds"),
         (name = "shop", description = "Club shop: catalogue, cart, checkout, orders"),
+        (name = "esim", description = "Travel eSIMs"),
         (name = "gate", description = "Stadium check-in, online and offline"),
     )
 )]

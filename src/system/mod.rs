@@ -115,6 +115,8 @@ pub struct Stats {
     pub products: i64,
     /// Shop orders placed.
     pub orders: i64,
+    /// eSIMs ready or in use.
+    pub active_esims: i64,
 }
 
 /// Public counts, computed from the database.
@@ -126,7 +128,8 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
                 (SELECT COUNT(*) FROM events WHERE kickoff_at > $1) AS events,
                 (SELECT COUNT(*) FROM tickets WHERE status <> 'refunded') AS tickets_sold,
                 (SELECT COUNT(*) FROM products WHERE active = 1) AS products,
-                (SELECT COUNT(*) FROM orders) AS orders",
+                (SELECT COUNT(*) FROM orders) AS orders,
+                (SELECT COUNT(*) FROM esims WHERE status IN ('ready', 'active')) AS active_esims",
     )
     .bind(crate::db::now_ms())
     .fetch_one(&state.db.pool)
@@ -139,6 +142,7 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
         tickets_sold: row.try_get("tickets_sold")?,
         products: row.try_get("products")?,
         orders: row.try_get("orders")?,
+        active_esims: row.try_get("active_esims")?,
     }))
 }
 

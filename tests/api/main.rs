@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod esim;
 mod ledger;
 mod process;
 mod shop;

@@ -152,6 +152,26 @@ async fn admin_cli_logs_and_graceful_shutdown(engine: Engine) {
     assert_eq!(staff["user"]["role"], "staff");
     assert_eq!(staff["user"]["staffClubId"], "PSG");
     let token = staff["token"].as_str().unwrap().to_owned();
+    // An eSIM's activation code is the fan's secret: it never reaches the logs.
+    let demo = login("demo@paiecashfan.com", "demo123").await;
+    let esim: serde_json::Value = client
+        .post(format!("{base}/api/esim/activate"))
+        .bearer_auth(demo["token"].as_str().unwrap())
+        .json(&json!({"planId": "europe-starter"}))
+        .send()
+        .await
+        .expect("esim")
+        .json()
+        .await
+        .expect("json");
+    let activation_code = esim["esim"]["activationCode"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let matching_id = esim["esim"]["matchingId"]
+        .as_str()
+        .expect("matching id")
+        .to_owned();
 
     // Requests in flight when SIGTERM arrives are answered before the process exits.
     let mut inflight = Vec::new();
@@ -209,6 +229,8 @@ async fn admin_cli_logs_and_graceful_shutdown(engine: Engine) {
         "staff password 1",
         "secret-password-xyz",
         token.as_str(),
+        activation_code.as_str(),
+        matching_id.as_str(),
     ] {
         assert!(!stdout.contains(secret), "a secret leaked into the logs");
     }
