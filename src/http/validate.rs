@@ -71,6 +71,38 @@ impl Checks {
         }
     }
 
+    /// `limit` 1–100, `offset` 0–1,000,000, `cursor` one this API returned.
+    pub fn page(&mut self, limit: Option<i64>, offset: Option<i64>, cursor: Option<&str>) {
+        if let Some(l) = limit {
+            self.range("limit", l, 1, 100);
+        }
+        if let Some(o) = offset {
+            self.range("offset", o, 0, 1_000_000);
+        }
+        if let Some(cur) = cursor
+            && uuid::Uuid::parse_str(cur).is_err()
+        {
+            self.push(
+                "cursor",
+                "invalid_format",
+                "is not a cursor this API returned",
+            );
+        }
+    }
+
+    /// A fan named by `recipientId` or, failing that, `recipientEmail`.
+    pub fn recipient(&mut self, id: Option<&str>, email: Option<&str>) {
+        match (id, email) {
+            (None, None) => self.push(
+                "recipientId",
+                "required",
+                "give recipientId or recipientEmail",
+            ),
+            (Some(id), _) => self.text("recipientId", id, 1, 64),
+            (None, Some(e)) => self.text("recipientEmail", e, 3, 254),
+        }
+    }
+
     pub fn add(&mut self, err: Option<FieldError>) {
         if let Some(e) = err {
             self.0.push(e);
@@ -83,6 +115,18 @@ impl Checks {
         } else {
             Err(ApiError::validation(self.0))
         }
+    }
+}
+
+/// Cuts a page fetched with `limit + 1` rows back to `limit`, and returns the
+/// cursor of the next page (the last id kept) when there is one.
+pub fn next_page<T>(items: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> String) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(id)
+    } else {
+        None
     }
 }
 

@@ -130,12 +130,7 @@ async fn list(
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let next_cursor = if notifications.len() as i64 > limit {
-        notifications.truncate(limit as usize);
-        notifications.last().map(|n| n.id.clone())
-    } else {
-        None
-    };
+    let next_cursor = crate::http::validate::next_page(&mut notifications, limit, |n| n.id.clone());
     let unread: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM notifications WHERE user_id = $1 AND read_at IS NULL",
     )

@@ -62,21 +62,7 @@ impl Validate for ProductQuery {
         c.optional_text("club", self.club.as_deref(), 1, 64);
         c.optional_text("category", self.category.as_deref(), 1, 64);
         c.optional_text("q", self.q.as_deref(), 0, 100);
-        if let Some(l) = self.limit {
-            c.range("limit", l, 1, 100);
-        }
-        if let Some(o) = self.offset {
-            c.range("offset", o, 0, 1_000_000);
-        }
-        if let Some(cur) = &self.cursor
-            && uuid::Uuid::parse_str(cur).is_err()
-        {
-            c.push(
-                "cursor",
-                "invalid_format",
-                "is not a cursor this API returned",
-            );
-        }
+        c.page(self.limit, self.offset, self.cursor.as_deref());
         c.finish()
     }
 }

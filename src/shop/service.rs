@@ -117,12 +117,7 @@ pub async fn list_products(state: &AppState, q: &ProductQuery) -> ApiResult<Prod
             product_from_row(r, variants.remove(&id).unwrap_or_default())
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let next_cursor = if products.len() as i64 > limit {
-        products.truncate(limit as usize);
-        products.last().map(|p| p.id.clone())
-    } else {
-        None
-    };
+    let next_cursor = crate::http::validate::next_page(&mut products, limit, |p| p.id.clone());
     Ok(ProductList {
         products,
         next_cursor,
@@ -572,12 +567,7 @@ pub async fn my_orders(
     .fetch_all(&state.db.pool)
     .await?;
     let mut orders = orders_with_lines(&state.db.pool, rows).await?;
-    let next_cursor = if orders.len() as i64 > limit {
-        orders.truncate(limit as usize);
-        orders.last().map(|o| o.id.clone())
-    } else {
-        None
-    };
+    let next_cursor = crate::http::validate::next_page(&mut orders, limit, |o| o.id.clone());
     Ok(OrderList {
         orders,
         next_cursor,

@@ -395,15 +395,10 @@ pub struct TransferRequest {
 impl Validate for TransferRequest {
     fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::new();
-        match (&self.recipient_id, &self.recipient_email) {
-            (None, None) => c.push(
-                "recipientId",
-                "required",
-                "give recipientId or recipientEmail",
-            ),
-            (Some(id), _) => c.text("recipientId", id, 1, 64),
-            (None, Some(e)) => c.text("recipientEmail", e, 3, 254),
-        }
+        c.recipient(
+            self.recipient_id.as_deref(),
+            self.recipient_email.as_deref(),
+        );
         c.finish()
     }
 }

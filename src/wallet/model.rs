@@ -90,21 +90,7 @@ pub struct ListQuery {
 impl Validate for ListQuery {
     fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::new();
-        if let Some(l) = self.limit {
-            c.range("limit", l, 1, 100);
-        }
-        if let Some(o) = self.offset {
-            c.range("offset", o, 0, 1_000_000);
-        }
-        if let Some(cur) = &self.cursor
-            && uuid::Uuid::parse_str(cur).is_err()
-        {
-            c.push(
-                "cursor",
-                "invalid_format",
-                "is not a cursor this API returned",
-            );
-        }
+        c.page(self.limit, self.offset, self.cursor.as_deref());
         c.finish()
     }
 }
@@ -128,15 +114,10 @@ pub struct SendRequest {
 impl Validate for SendRequest {
     fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::new();
-        match (&self.recipient_id, &self.recipient_email) {
-            (None, None) => c.push(
-                "recipientId",
-                "required",
-                "give recipientId or recipientEmail",
-            ),
-            (Some(id), _) => c.text("recipientId", id, 1, 64),
-            (None, Some(e)) => c.text("recipientEmail", e, 3, 254),
-        }
+        c.recipient(
+            self.recipient_id.as_deref(),
+            self.recipient_email.as_deref(),
+        );
         c.optional_text("note", self.note.as_deref(), 0, 140);
         c.finish()
     }

@@ -194,12 +194,7 @@ pub async fn history(state: &AppState, user_id: &str, q: &ListQuery) -> ApiResul
         .iter()
         .map(|r| transaction_from_row(state, r))
         .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if transactions.len() as i64 > limit {
-        transactions.truncate(limit as usize);
-        transactions.last().map(|t| t.id.clone())
-    } else {
-        None
-    };
+    let next_cursor = crate::http::validate::next_page(&mut transactions, limit, |t| t.id.clone());
     Ok(TransactionList {
         transactions,
         next_cursor,
