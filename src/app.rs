@@ -266,7 +266,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = router(state.clone());
-    let purge = tokio::spawn(purge_idempotency_keys(state));
+    let purge = tokio::spawn(housekeeping(state));
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -278,14 +278,21 @@ pub async fn serve(
     Ok(())
 }
 
-async fn purge_idempotency_keys(state: AppState) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+/// Periodic chores: forget expired idempotency keys; refund eSIM purchases a
+/// dead process left half-done (the first tick runs at start).
+async fn housekeeping(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
     loop {
         every.tick().await;
         match crate::http::idempotency::purge_expired(&state.db).await {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+        }
+        // Well past any live request: the supplier timeout plus the request timeout.
+        let stale = state.config.esim_provider_timeout + state.config.request_timeout * 2;
+        if let Err(e) = crate::esim::service::refund_stuck_provisioning(&state, stale).await {
+            tracing::warn!(error = %e, "eSIM recovery failed");
         }
     }
 }

@@ -287,6 +287,30 @@ pub async fn activate(
     .await?;
     tx.commit().await?;
 
+    // The supplier call and its compensation run in their own task: if the
+    // request is cancelled (client gone, request timeout), the fan is still
+    // either provisioned or refunded.
+    let task = tokio::spawn(provision(
+        state.clone(),
+        user_id.to_owned(),
+        id.clone(),
+        plan,
+        balance,
+    ));
+    task.await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("provisioning task: {e}")))?
+}
+
+async fn provision(
+    state: AppState,
+    user_id: String,
+    id: String,
+    plan: Plan,
+    balance: i64,
+) -> ApiResult<PurchaseResponse> {
+    let provider = supplier(&state)?;
+    let currency = currency_of(&plan.currency);
+    let now = now_ms();
     let order = provider.order_profile(ProfileOrder {
         esim_id: &id,
         plan_id: &plan.id,
@@ -318,39 +342,20 @@ pub async fn activate(
             .await?;
             tx.commit().await?;
             Ok(PurchaseResponse {
-                esim: esim(state, user_id, &id).await?,
+                esim: esim(&state, &user_id, &id).await?,
                 new_balance: format_minor(balance, currency),
                 currency: currency.code().to_owned(),
             })
         }
         Err(err) => {
             tracing::warn!(esim = %id, error = %err, "eSIM provisioning failed; refunding");
-            let mut tx = state.db.begin_write().await?;
-            let failed = sqlx::query("UPDATE esims SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'provisioning'")
-                .bind(&id)
-                .bind(now_ms())
-                .execute(tx.conn())
-                .await?
-                .rows_affected();
-            let balance = if failed == 1 {
-                pay(
-                    tx.conn(),
-                    Charge {
-                        user_id,
-                        supplier: provider.name(),
-                        amount: price,
-                        currency,
-                        kind: "esim_refund",
-                        esim_id: &id,
-                        idempotency_key: None,
-                        refund: true,
-                    },
-                )
-                .await?
-            } else {
-                ledger::balance_of(tx.conn(), AccountKind::User, user_id, currency).await?
+            let balance = match fail_and_refund(&state, &id).await? {
+                Some(b) => b,
+                None => {
+                    ledger::balance_of(&state.db.pool, AccountKind::User, &user_id, currency)
+                        .await?
+                }
             };
-            tx.commit().await?;
             Err(ApiError::new(
                 axum::http::StatusCode::BAD_GATEWAY,
                 "esim_provisioning_failed",
@@ -360,6 +365,65 @@ pub async fn activate(
             .with("newBalance", format_minor(balance, currency)))
         }
     }
+}
+
+/// Marks a `provisioning` eSIM failed and refunds its price through the
+/// ledger, at most once (conditional update). Returns the fan's new balance,
+/// or None when it was no longer provisioning.
+async fn fail_and_refund(state: &AppState, esim_id: &str) -> ApiResult<Option<i64>> {
+    let mut tx = state.db.begin_write().await?;
+    let row = sqlx::query(
+        "UPDATE esims SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'provisioning'
+         RETURNING user_id, provider, price, currency",
+    )
+    .bind(esim_id)
+    .bind(now_ms())
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let user_id: String = row.try_get("user_id")?;
+    let provider: String = row.try_get("provider")?;
+    let balance = pay(
+        tx.conn(),
+        Charge {
+            user_id: &user_id,
+            supplier: &provider,
+            amount: row.try_get("price")?,
+            currency: currency_of(&row.try_get::<String, _>("currency")?),
+            kind: "esim_refund",
+            esim_id,
+            idempotency_key: None,
+            refund: true,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(balance))
+}
+
+/// Refunds purchases left in `provisioning` longer than `older_than` — the
+/// process died between taking the money and hearing from the supplier.
+pub async fn refund_stuck_provisioning(
+    state: &AppState,
+    older_than: std::time::Duration,
+) -> ApiResult<usize> {
+    let cutoff = now_ms() - older_than.as_millis() as i64;
+    let ids: Vec<String> =
+        sqlx::query("SELECT id FROM esims WHERE status = 'provisioning' AND created_at <= $1")
+            .bind(cutoff)
+            .fetch_all(&state.db.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+    let mut refunded = 0;
+    for id in ids {
+        if fail_and_refund(state, &id).await?.is_some() {
+            tracing::warn!(esim = %id, "stuck eSIM purchase refunded");
+            refunded += 1;
+        }
+    }
+    Ok(refunded)
 }
 
 pub async fn activation_code(
@@ -428,6 +492,31 @@ pub async fn topup(
     )
     .await?;
     tx.commit().await?;
+    // As for purchases: a cancelled request must not leave a charge without
+    // either the top-up or its refund.
+    let task = tokio::spawn(finish_topup(
+        state.clone(),
+        user_id.to_owned(),
+        id.to_owned(),
+        iccid,
+        plan,
+        price,
+    ));
+    task.await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("top-up task: {e}")))?
+}
+
+async fn finish_topup(
+    state: AppState,
+    user_id: String,
+    id: String,
+    iccid: String,
+    plan: Plan,
+    price: i64,
+) -> ApiResult<PurchaseResponse> {
+    let (state, user_id, id) = (&state, user_id.as_str(), id.as_str());
+    let provider = supplier(state)?;
+    let currency = currency_of(&plan.currency);
     let done = tokio::time::timeout(
         state.config.esim_provider_timeout,
         provider.top_up(&iccid, plan.data_mb, plan.validity_days),

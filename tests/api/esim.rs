@@ -13,6 +13,7 @@ both_engines!(
     usage_webhooks_notify_deplete_and_expire,
     top_up_adds_data_and_days,
     another_fans_esim_is_404,
+    cancelled_or_stuck_purchases_are_refunded,
 );
 
 const SECRET: &str = "esim-dev-webhook-secret";
@@ -543,4 +544,83 @@ async fn another_fans_esim_is_404(engine: Engine) {
         .expect(200);
     assert!(mine.body["esims"].as_array().unwrap().is_empty());
     assert_eq!(balance(&app, &thief).await, "200.00");
+}
+
+async fn cancelled_or_stuck_purchases_are_refunded(engine: Engine) {
+    // The request times out (1 s) while the supplier hangs; the purchase still
+    // ends refunded when the supplier timeout (2 s) fires.
+    let app = spawn_with(engine.clone(), |v| {
+        v.insert("REQUEST_TIMEOUT_SECS".into(), "1".into());
+        v.insert("ESIM_SIMULATED_FAILURE".into(), "timeout".into());
+        v.insert("ESIM_PROVIDER_TIMEOUT_SECS".into(), "2".into());
+    })
+    .await;
+    let fan = traveller(&app).await;
+    buy(&app, &fan, "europe-starter")
+        .await
+        .expect_problem(503, "unavailable");
+    let mut refunded = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if balance(&app, &fan).await == "200.00" {
+            refunded = true;
+            break;
+        }
+    }
+    assert!(
+        refunded,
+        "the fan was not refunded after the request was cancelled"
+    );
+    let all = app
+        .get("/api/esim")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(all.body["esims"][0]["status"], "failed");
+    verify_ok(&app).await;
+
+    // A purchase whose process died mid-way (here: a supplier that never
+    // answers) is refunded by the recovery sweep, exactly once.
+    let app = spawn_with(engine, |v| {
+        v.insert("REQUEST_TIMEOUT_SECS".into(), "1".into());
+        v.insert("ESIM_SIMULATED_FAILURE".into(), "timeout".into());
+        v.insert("ESIM_PROVIDER_TIMEOUT_SECS".into(), "3600".into());
+    })
+    .await;
+    let fan = traveller(&app).await;
+    buy(&app, &fan, "europe-starter")
+        .await
+        .expect_problem(503, "unavailable");
+    assert_eq!(balance(&app, &fan).await, "190.01");
+    let all = app
+        .get("/api/esim")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(all.body["esims"][0]["status"], "provisioning");
+    let sweep = paiecashfan::esim::service::refund_stuck_provisioning(
+        &app.state,
+        std::time::Duration::ZERO,
+    );
+    assert_eq!(sweep.await.unwrap(), 1);
+    assert_eq!(
+        paiecashfan::esim::service::refund_stuck_provisioning(
+            &app.state,
+            std::time::Duration::ZERO
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(balance(&app, &fan).await, "200.00");
+    let all = app
+        .get("/api/esim")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(all.body["esims"][0]["status"], "failed");
+    verify_ok(&app).await;
 }
