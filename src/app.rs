@@ -211,6 +211,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(from_fn(middleware::security_headers))
                 .layer(from_fn(middleware::problem_bodies))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
+                .layer(from_fn(middleware::reject_nul))
                 .option_layer(cors)
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,

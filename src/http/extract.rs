@@ -74,6 +74,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("malformed JSON: {}", strip_position(&e.to_string())),
         )
     })?;
+    // A NUL character cannot be stored in PostgreSQL text: refuse it in any
+    // string of any body, rather than field by field.
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "invalid_characters",
+            "strings must not contain NUL characters",
+        )]));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
     let value = result.map_err(|err| {

@@ -47,6 +47,28 @@ pub async fn observe(req: Request, next: Next) -> Response {
     resp
 }
 
+/// PostgreSQL cannot store a NUL character in text and answers an error for
+/// any query that binds one, so a `%00` anywhere in the URL is refused here,
+/// once, before it can reach a handler (400, nothing changed).
+pub async fn reject_nul(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let has_nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return problem_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the URL contains a NUL character".into(),
+            None,
+            serde_json::Map::new(),
+        );
+    }
+    next.run(req).await
+}
+
 /// Every error answer is problem+json, including the ones axum and tower build
 /// themselves (unknown route, wrong method, body too large, timeout).
 pub async fn problem_bodies(req: Request, next: Next) -> Response {

@@ -97,7 +97,47 @@ async fn bad_inputs_get_problem_details_and_change_nothing(engine: Engine) {
         .await
         .expect_problem(405, "method_not_allowed");
 
-    assert_eq!(users().await, before, "no bad request created an account");
+    // NUL characters (PostgreSQL cannot store them) are refused everywhere.
+    let fan = app.fan("Nul Tester", "PSG").await;
+    for path in [
+        "/api/clubs/%00",
+        "/api/wallet/transactions/%00",
+        "/api/tickets/events?club=a%00b",
+        "/api/shop/products/x%00",
+    ] {
+        app.get(path)
+            .token(&fan.token)
+            .send()
+            .await
+            .expect_problem(400, "bad_request");
+    }
+    app.post("/api/notifications/%00/read")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect_problem(400, "bad_request");
+    for body in [
+        r#"{"email":"nul@example.com","password":"long enough pw","name":"a\u0000b"}"#,
+        r#"{"email":"nul@example.com","password":"long\u0000enough pw","name":"Nul"}"#,
+    ] {
+        app.post("/api/auth/register")
+            .raw("application/json", body)
+            .send()
+            .await
+            .expect_problem(422, "validation_failed");
+    }
+    app.post("/api/wallet/send")
+        .token(&fan.token)
+        .raw("application/json", r#"{"recipientId":"\u0000","amount":"1.00"}"#)
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+
+    assert_eq!(
+        users().await,
+        before + 1,
+        "no bad request created an account"
+    );
 
     // Unicode is welcome where it is text.
     let r = app
