@@ -228,15 +228,17 @@ impl Config {
                 .unwrap_or_default(),
             db_max_connections,
             db_min_connections,
-            access_token_ttl: Duration::from_secs(parse_num(
-                &get,
-                "ACCESS_TOKEN_TTL_SECS",
-                900u64,
-            )?),
-            refresh_token_ttl: Duration::from_secs(
-                parse_num(&get, "REFRESH_TOKEN_TTL_DAYS", 30u64)? * 86_400,
+            // Clamped to sane ranges: a zero or astronomically long lifetime is
+            // a typo, not a policy.
+            access_token_ttl: Duration::from_secs(
+                parse_num(&get, "ACCESS_TOKEN_TTL_SECS", 900u64)?.clamp(1, 7 * 86_400),
             ),
-            request_timeout: Duration::from_secs(parse_num(&get, "REQUEST_TIMEOUT_SECS", 30u64)?),
+            refresh_token_ttl: Duration::from_secs(
+                parse_num(&get, "REFRESH_TOKEN_TTL_DAYS", 30u64)?.clamp(1, 3650) * 86_400,
+            ),
+            request_timeout: Duration::from_secs(
+                parse_num(&get, "REQUEST_TIMEOUT_SECS", 30u64)?.max(1),
+            ),
             auth_rate_limit_per_minute: parse_num(&get, "AUTH_RATE_LIMIT_PER_MINUTE", 10u32)?
                 .max(1),
             trust_forwarded_for: match get("TRUST_FORWARDED_FOR") {
