@@ -128,7 +128,10 @@ async fn bad_inputs_get_problem_details_and_change_nothing(engine: Engine) {
     }
     app.post("/api/wallet/send")
         .token(&fan.token)
-        .raw("application/json", r#"{"recipientId":"\u0000","amount":"1.00"}"#)
+        .raw(
+            "application/json",
+            r#"{"recipientId":"\u0000","amount":"1.00"}"#,
+        )
         .send()
         .await
         .expect_problem(422, "validation_failed");
