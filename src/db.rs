@@ -40,6 +40,22 @@ pub struct Db {
     /// SQLite allows one writer at a time; queuing writers here (FIFO) instead of
     /// letting them spin on SQLITE_BUSY keeps latency fair and avoids busy errors.
     write_gate: Option<Arc<Semaphore>>,
+    /// PostgreSQL only: connections whose commits do not wait for the disk
+    /// flush, for bookkeeping whose loss in a crash is harmless.
+    relaxed: Option<AnyPool>,
+}
+
+/// One connection for single-statement (autocommit) bookkeeping writes,
+/// holding SQLite's writer slot while it lives.
+pub struct Bookkeeping {
+    conn: sqlx::pool::PoolConnection<Any>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Bookkeeping {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
 }
 
 /// A write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is taken up
@@ -90,11 +106,27 @@ impl Db {
                 })
             });
         }
-        let pool = pool_opts.connect_with(options).await?;
+        let pool = pool_opts.connect_with(options.clone()).await?;
+        let relaxed = match backend {
+            Backend::Postgres => Some(
+                AnyPoolOptions::new()
+                    .max_connections((settings.max_connections / 2).max(2))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("SET synchronous_commit = off").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy_with(options),
+            ),
+            Backend::Sqlite => None,
+        };
         Ok(Db {
             pool,
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
+            relaxed,
         })
     }
 
@@ -111,10 +143,6 @@ impl Db {
     }
 
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        self.begin_write_with("BEGIN").await
-    }
-
-    async fn begin_write_with(&self, postgres_begin: &'static str) -> Result<WriteTx, sqlx::Error> {
         let permit = match &self.write_gate {
             Some(gate) => Some(
                 gate.clone()
@@ -126,7 +154,7 @@ impl Db {
         };
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin_with(postgres_begin).await?,
+            Backend::Postgres => self.pool.begin().await?,
         };
         Ok(WriteTx {
             tx,
@@ -134,18 +162,29 @@ impl Db {
         })
     }
 
-    /// A write transaction whose commit does not wait for the disk flush on
-    /// PostgreSQL. Only for bookkeeping whose loss in a crash is harmless
-    /// (idempotency reservations: the ledger's own unique key, committed
-    /// durably with the money, still stops a second posting).
-    pub async fn begin_write_relaxed(&self) -> Result<WriteTx, sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        if self.backend == Backend::Postgres {
-            tx.conn()
-                .execute("SET LOCAL synchronous_commit = off")
-                .await?;
-        }
-        Ok(tx)
+    /// A connection for bookkeeping written one statement at a time (each
+    /// statement its own transaction), whose loss in a crash is harmless:
+    /// idempotency reservations, where the ledger's unique key, committed
+    /// durably with the money, still stops a second posting. On PostgreSQL
+    /// such commits do not wait for the flush; on SQLite the writer slot is held.
+    pub async fn bookkeeping(&self) -> Result<Bookkeeping, sqlx::Error> {
+        let permit = match &self.write_gate {
+            Some(gate) => Some(
+                gate.clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| sqlx::Error::PoolClosed)?,
+            ),
+            None => None,
+        };
+        let conn = match &self.relaxed {
+            Some(pool) => pool.acquire().await?,
+            None => self.pool.acquire().await?,
+        };
+        Ok(Bookkeeping {
+            conn,
+            _permit: permit,
+        })
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {

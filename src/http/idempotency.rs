@@ -181,7 +181,7 @@ async fn reserve(
     fingerprint: &str,
 ) -> Result<Reservation, sqlx::Error> {
     let now = now_ms();
-    let mut tx = db.begin_write_relaxed().await?;
+    let mut tx = db.bookkeeping().await?;
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, created_at)
          VALUES ($1, $2, $3, 'in_flight', $4) ON CONFLICT (user_id, idem_key) DO NOTHING",
@@ -194,7 +194,6 @@ async fn reserve(
     .await?
     .rows_affected();
     if inserted == 1 {
-        tx.commit().await?;
         return Ok(Reservation::Acquired);
     }
     let row = sqlx::query(
@@ -236,7 +235,6 @@ async fn reserve(
         .execute(tx.conn())
         .await?
         .rows_affected();
-        tx.commit().await?;
         if taken == 1 {
             return Ok(Reservation::Acquired);
         }
@@ -245,7 +243,7 @@ async fn reserve(
 }
 
 async fn release(db: &Db, user: &str, key: &str) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write_relaxed().await?;
+    let mut tx = db.bookkeeping().await?;
     sqlx::query(
         "DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2 AND state = 'in_flight'",
     )
@@ -253,7 +251,7 @@ async fn release(db: &Db, user: &str, key: &str) -> Result<(), sqlx::Error> {
     .bind(key)
     .execute(tx.conn())
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 async fn complete(
@@ -264,7 +262,7 @@ async fn complete(
     content_type: Option<&str>,
     body: &str,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write_relaxed().await?;
+    let mut tx = db.bookkeeping().await?;
     sqlx::query(
         "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_type = $4, response_body = $5
          WHERE user_id = $1 AND idem_key = $2",
@@ -276,18 +274,17 @@ async fn complete(
     .bind(body)
     .execute(tx.conn())
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Forgets keys past their retention; run periodically.
 pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
-    let mut tx = db.begin_write_relaxed().await?;
+    let mut tx = db.bookkeeping().await?;
     let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(now_ms() - RETENTION_MS)
         .execute(tx.conn())
         .await?
         .rows_affected();
-    tx.commit().await?;
     Ok(n)
 }
 

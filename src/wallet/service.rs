@@ -316,8 +316,7 @@ pub async fn send(
     let amount = parse_amount(&input.amount, currency)?;
 
     let mut tx = state.db.begin_write().await?;
-    let from = ledger::account_id(tx.conn(), AccountKind::User, sender, currency).await?;
-    let to = ledger::account_id(tx.conn(), AccountKind::User, &recipient_id, currency).await?;
+    let [from, to] = ledger::user_accounts(tx.conn(), [sender, &recipient_id], currency).await?;
     let posted = ledger::post(
         tx.conn(),
         Operation {
