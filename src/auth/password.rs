@@ -8,10 +8,31 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use crate::error::ApiError;
 
-pub async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
+/// Argon2id takes ~19 MiB and a core for tens of milliseconds per hash: at
+/// most one hash per core runs at a time, so a login storm queues instead of
+/// multiplying memory (each blocking thread would keep its own arena).
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+async fn on_a_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _slot = hashing_slots()
+        .acquire()
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hash task: {e}")))?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing slots: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hash task: {e}")))
+}
+
+pub async fn hash(password: String) -> Result<String, ApiError> {
+    on_a_slot(move || hash_blocking(&password)).await?
 }
 
 pub fn hash_blocking(password: &str) -> Result<String, ApiError> {
@@ -24,7 +45,7 @@ pub fn hash_blocking(password: &str) -> Result<String, ApiError> {
 /// Verifies `password` against `stored`; with no stored hash (unknown e-mail) it
 /// still spends the same time on a dummy hash, so timing does not reveal accounts.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
+    on_a_slot(move || {
         let dummy = dummy_hash();
         let (phc, real) = match &stored {
             Some(s) => (s.as_str(), true),
@@ -39,7 +60,6 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
         ok && real
     })
     .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("verify task: {e}")))
 }
 
 fn dummy_hash() -> &'static str {
