@@ -17,6 +17,32 @@ fn code(data: &str) -> Result<QrCode, QrError> {
         .map_err(|e| QrError(e.to_string()))
 }
 
+/// The answer of a QR endpoint: `json` (the given response, the default),
+/// or the image itself for `svg` and `png`. Never cached: it is a credential.
+pub fn respond(
+    format: Option<&str>,
+    data: &str,
+    json: axum::response::Response,
+) -> Result<axum::response::Response, crate::error::ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let no_store = (header::CACHE_CONTROL, "no-store");
+    let internal = |e: QrError| crate::error::ApiError::Internal(e.into());
+    Ok(match format {
+        Some("svg") => (
+            [(header::CONTENT_TYPE, "image/svg+xml"), no_store],
+            svg(data).map_err(internal)?,
+        )
+            .into_response(),
+        Some("png") => (
+            [(header::CONTENT_TYPE, "image/png"), no_store],
+            png(data).map_err(internal)?,
+        )
+            .into_response(),
+        _ => json,
+    })
+}
+
 pub fn svg(data: &str) -> Result<String, QrError> {
     Ok(code(data)?
         .render::<svg::Color<'_>>()

@@ -130,17 +130,9 @@ async fn qr(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<QrQuery>,
 ) -> ApiResult<Response> {
-    let format = q.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "svg" | "png") {
-        return Err(ApiError::field(
-            "format",
-            "invalid_value",
-            "must be json, svg or png",
-        ));
-    }
     let code = service::activation_code(&state, &user.id, &id).await?;
     let data = code.activation_code.clone();
-    crate::tickets::routes::image_or_json(format, &data, Json(code).into_response())
+    crate::qr::respond(q.format.as_deref(), &data, Json(code).into_response())
 }
 
 /// Add a compatible plan's data and days.

@@ -168,7 +168,18 @@ pub struct QrQuery {
     pub format: Option<String>,
 }
 
-impl Validate for QrQuery {}
+impl Validate for QrQuery {
+    fn validate(&self) -> Result<(), ApiError> {
+        match self.format.as_deref() {
+            None | Some("json" | "svg" | "png") => Ok(()),
+            Some(_) => Err(ApiError::field(
+                "format",
+                "invalid_value",
+                "must be json, svg or png",
+            )),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -1,5 +1,5 @@
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::tickets::admin;
@@ -159,33 +159,9 @@ async fn qr(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<QrQuery>,
 ) -> ApiResult<Response> {
-    let format = q.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "svg" | "png") {
-        return Err(ApiError::field(
-            "format",
-            "invalid_value",
-            "must be json, svg or png",
-        ));
-    }
     let qr = service::qr(&state, &user, &id).await?;
     let token = qr.qr_code.clone();
-    image_or_json(format, &token, Json(qr).into_response())
-}
-
-/// Renders `data` as the requested QR image, or returns the JSON answer.
-pub fn image_or_json(format: &str, data: &str, json: Response) -> ApiResult<Response> {
-    let no_store = (header::CACHE_CONTROL, "no-store");
-    match format {
-        "svg" => {
-            let svg = crate::qr::svg(data).map_err(|e| ApiError::Internal(e.into()))?;
-            Ok(([(header::CONTENT_TYPE, "image/svg+xml"), no_store], svg).into_response())
-        }
-        "png" => {
-            let png = crate::qr::png(data).map_err(|e| ApiError::Internal(e.into()))?;
-            Ok(([(header::CONTENT_TYPE, "image/png"), no_store], png).into_response())
-        }
-        _ => Ok(json),
-    }
+    crate::qr::respond(q.format.as_deref(), &token, Json(qr).into_response())
 }
 
 /// EIP-721 metadata of the ticket (public: it names no owner).

@@ -137,14 +137,6 @@ async fn plans_are_listed_and_filtered(engine: Engine) {
         .expect_problem(404, "not_found");
 }
 
-fn decode_png(png: &[u8]) -> String {
-    let img = image::load_from_memory(png).unwrap().to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare(img);
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1);
-    grids[0].decode().unwrap().1
-}
-
 async fn buying_an_esim_gives_an_installable_code(engine: Engine) {
     let app = spawn_app(engine).await;
     let fan = traveller(&app).await;
@@ -185,7 +177,7 @@ async fn buying_an_esim_gives_an_installable_code(engine: Engine) {
         .unwrap();
     assert_eq!(png.headers()["content-type"], "image/png");
     assert_eq!(
-        decode_png(&png.bytes().await.unwrap()),
+        crate::helpers::decode_png(&png.bytes().await.unwrap()),
         code,
         "a phone reads back the exact LPA string"
     );

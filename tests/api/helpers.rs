@@ -411,3 +411,12 @@ pub struct Fan {
     pub refresh: String,
     pub email: String,
 }
+
+/// Reads a QR code back from a PNG, as a phone camera would.
+pub fn decode_png(png: &[u8]) -> String {
+    let img = image::load_from_memory(png).expect("png").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "exactly one QR code");
+    grids[0].decode().expect("decodable").1
+}

@@ -283,14 +283,6 @@ async fn concurrent_buyers_never_oversell(engine: Engine) {
     verify_ok(&app).await;
 }
 
-fn decode_png(png: &[u8]) -> String {
-    let img = image::load_from_memory(png).unwrap().to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare(img);
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1);
-    grids[0].decode().unwrap().1
-}
-
 async fn signed_qr_codes_at_the_gate(engine: Engine) {
     let app = spawn_app(engine).await;
     let (event, staff) = psg_match(&app, 30, "10.00", 4, 72).await;
@@ -322,7 +314,10 @@ async fn signed_qr_codes_at_the_gate(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(png.headers()["content-type"], "image/png");
-    assert_eq!(decode_png(&png.bytes().await.unwrap()), token);
+    assert_eq!(
+        crate::helpers::decode_png(&png.bytes().await.unwrap()),
+        token
+    );
     let svg = app
         .get(&format!("/api/tickets/{}/qr?format=svg", ids[0]))
         .token(&fan.token)
