@@ -395,25 +395,6 @@ pub async fn purchase(
             .await?
             .try_get("name")?,
     };
-    // In a sell-out rush most buyers arrive after the last seat is gone: tell
-    // them without queueing for the category's row lock. Only a refusal is
-    // decided here; a sale is decided by the conditional update below.
-    let left = sqlx::query(
-        "SELECT capacity - sold AS seats_left FROM ticket_categories
-         WHERE event_id = $1 AND (id = $2 OR LOWER(name) = LOWER($2))",
-    )
-    .bind(&input.event_id)
-    .bind(input.category.trim())
-    .fetch_optional(&state.db.pool)
-    .await?;
-    if let Some(r) = left
-        && r.try_get::<i64, _>("seats_left")? < q
-    {
-        return Err(ApiError::conflict(
-            "sold_out",
-            "not enough seats left in this category",
-        ));
-    }
     let mut tx = state.db.begin_write().await?;
     let event = sqlx::query(
         "SELECT e.id, e.home_club_id, e.kickoff_at, e.sale_starts_at, e.sale_ends_at, e.per_fan_limit
