@@ -10,11 +10,15 @@ PORT=${PORT:-3995}
 PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
 ulimit -n 65536 2>/dev/null || true
 cargo build --release --bin paiecashfan --example wallet_transfers
+echo "pool: DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-default}"
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/Mem:/{print $2}') RAM; $(date -u +%FT%TZ)"
 
+# The server runs with its default pool size unless DB_MAX_CONNECTIONS is set
+# (BENCHMARKS.md has a sweep: more connections than the database has cores
+# only adds context switches).
 run_server() {
-  DATABASE_URL="$1" PORT=$PORT JWT_SECRET=bench-secret-bench-secret-bench-secret-42 DEMO_DATA=true \
-    AUTH_RATE_LIMIT_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-32} \
+  env DATABASE_URL="$1" PORT=$PORT JWT_SECRET=bench-secret-bench-secret-bench-secret-42 DEMO_DATA=true \
+    AUTH_RATE_LIMIT_PER_MINUTE=100000000 ${DB_MAX_CONNECTIONS:+DB_MAX_CONNECTIONS=$DB_MAX_CONNECTIONS} \
     DEPOSIT_LIMITS=EUR:1000:1000000 RUST_LOG=warn LOG_FORMAT=json \
     ./target/release/paiecashfan serve > "target/wallet_bench_$2.log" 2>&1 &
   SERVER=$!

@@ -50,6 +50,8 @@ pub struct AppState {
     pub signer: Arc<TicketSigner>,
     /// The eSIM supplier; None when eSIM sales are off.
     pub esim: Option<Arc<dyn crate::esim::provider::EsimProvider>>,
+    /// Fans' wallet ids already known, so a transfer need not look them up.
+    pub accounts: crate::wallet::ledger::AccountIds,
 }
 
 impl AppState {
@@ -91,6 +93,7 @@ impl AppState {
             payments: Payments::from_config(&config)?,
             signer: Arc::new(signer),
             esim: crate::esim::provider_from_config(&config),
+            accounts: Default::default(),
             config: Arc::new(config),
         };
         if state.config.demo_data {

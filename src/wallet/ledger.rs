@@ -10,6 +10,7 @@
 //!   a retried request can never post twice.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use sqlx::{AnyConnection, Row};
 
@@ -83,6 +84,35 @@ pub async fn account_id(
     find_account(conn, kind, owner, currency)
         .await?
         .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Ids of fans' wallets already known to exist. An account is never deleted
+/// and its id never changes, so an entry cannot go stale, even with several
+/// instances on one database. Callers remember an id only after the
+/// transaction that created or used it has committed, so a rolled-back
+/// creation is never cached.
+#[derive(Clone, Default)]
+pub struct AccountIds {
+    inner: Arc<Mutex<HashMap<(String, Currency), String>>>,
+}
+
+impl AccountIds {
+    /// Bounded: past this many entries the cache starts over.
+    const CAPACITY: usize = 100_000;
+
+    pub fn get(&self, owner: &str, currency: Currency) -> Option<String> {
+        let map = self.inner.lock().ok()?;
+        map.get(&(owner.to_owned(), currency)).cloned()
+    }
+
+    pub fn remember(&self, owner: &str, currency: Currency, id: &str) {
+        if let Ok(mut map) = self.inner.lock() {
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+            map.insert((owner.to_owned(), currency), id.to_owned());
+        }
+    }
 }
 
 /// The wallets of two fans in one currency, found in one query (the hot path
@@ -252,6 +282,9 @@ pub async fn post(
             *b += p.amount;
             *b
         };
+        // Generated only now, with the accounts locked: histories are ordered
+        // by transfer id, and that order must be the order in which each
+        // account's balance changed (`balanceAfter` replays from it).
         let id = new_id();
         sqlx::query(
             "INSERT INTO transfers (id, operation_id, debit_account_id, credit_account_id, amount, currency, kind,

@@ -316,7 +316,14 @@ pub async fn send(
     let amount = parse_amount(&input.amount, currency)?;
 
     let mut tx = state.db.begin_write().await?;
-    let [from, to] = ledger::user_accounts(tx.conn(), [sender, &recipient_id], currency).await?;
+    let cached = (
+        state.accounts.get(sender, currency),
+        state.accounts.get(&recipient_id, currency),
+    );
+    let [from, to] = match cached {
+        (Some(from), Some(to)) => [from, to],
+        _ => ledger::user_accounts(tx.conn(), [sender, &recipient_id], currency).await?,
+    };
     let posted = ledger::post(
         tx.conn(),
         Operation {
@@ -326,7 +333,7 @@ pub async fn send(
         },
         vec![Posting {
             debit: from.clone(),
-            credit: to,
+            credit: to.clone(),
             amount,
             currency,
             kind: "transfer",
@@ -348,6 +355,8 @@ pub async fn send(
     )
     .await?;
     tx.commit().await?;
+    state.accounts.remember(sender, currency, &from);
+    state.accounts.remember(&recipient_id, currency, &to);
     notifications::publish(state, &recipient_id, &note);
 
     // The sender's side, built from what was just posted (no re-read).
