@@ -8,9 +8,10 @@
 //! - same key while the first is still running: 409 `idempotency_request_in_flight`.
 //!
 //! The key also reaches the handler (`IdempotencyKey` extension) so the ledger
-//! binds it to the operation it posts, in the same transaction: even if the
-//! process dies between committing and storing the answer, a retry cannot
-//! post twice.
+//! binds it to the operation it posts, in the same transaction: a retry can
+//! never post twice. Handlers that answer with [`Answer`] also store the
+//! answer in that transaction, so even after a crash right after the commit
+//! a retry replays the very answer the first request would have had.
 
 use axum::Extension;
 use axum::body::{Body, to_bytes};
@@ -19,7 +20,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::app::{AppState, MAX_BODY_BYTES};
 use crate::db::{Db, now_ms};
@@ -120,6 +121,9 @@ pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Ne
     let resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
+    if resp.extensions().get::<AnswerStored>().is_some() {
+        return resp;
+    }
     let status = resp.status();
     // Transient failures are not the answer to remember: the retry should run.
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
@@ -157,6 +161,72 @@ pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Ne
         tracing::error!(error = %e, "idempotency: storing the response failed");
     }
     Response::from_parts(rparts, Body::from(body))
+}
+
+/// Marks a response whose answer the handler already stored in its own
+/// transaction, so the layer does not write it a second time.
+#[derive(Debug, Clone, Copy)]
+struct AnswerStored;
+
+/// A JSON answer committed together with the work it reports.
+///
+/// With a key, [`Answer::store`] writes the answer inside the caller's
+/// transaction: money and answer commit together or not at all, so a retry
+/// after a crash replays exactly what the first request would have said,
+/// instead of meeting the ledger's unique key. It also saves the separate
+/// bookkeeping write after the response.
+pub struct Answer {
+    status: StatusCode,
+    body: String,
+    stored: bool,
+}
+
+impl Answer {
+    pub async fn store<T: serde::Serialize>(
+        conn: &mut AnyConnection,
+        user: &str,
+        key: Option<&str>,
+        status: StatusCode,
+        value: &T,
+    ) -> Result<Answer, ApiError> {
+        let body = serde_json::to_string(value)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("answer not serializable: {e}")))?;
+        if let Some(key) = key {
+            sqlx::query(
+                "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_type = $4, response_body = $5
+                 WHERE user_id = $1 AND idem_key = $2",
+            )
+            .bind(user)
+            .bind(key)
+            .bind(i64::from(status.as_u16()))
+            .bind(JSON)
+            .bind(&body)
+            .execute(conn)
+            .await?;
+        }
+        Ok(Answer {
+            status,
+            body,
+            stored: key.is_some(),
+        })
+    }
+}
+
+const JSON: &str = "application/json";
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut resp = (
+            self.status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
+            self.body,
+        )
+            .into_response();
+        if self.stored {
+            resp.extensions_mut().insert(AnswerStored);
+        }
+        resp
+    }
 }
 
 /// Same method, path and JSON value (key order and spacing do not matter).
@@ -264,8 +334,11 @@ async fn complete(
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.bookkeeping().await?;
     sqlx::query(
+        // Only over a reservation: an answer the work committed itself (see
+        // `Answer`) is never overwritten, not even by a request that took
+        // over an expired lease and lost the race to the ledger's unique key.
         "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_type = $4, response_body = $5
-         WHERE user_id = $1 AND idem_key = $2",
+         WHERE user_id = $1 AND idem_key = $2 AND state = 'in_flight'",
     )
     .bind(user)
     .bind(key)

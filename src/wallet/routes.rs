@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
-use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::wallet::model::*;
 use crate::wallet::provider::verify_stripe_signature;
 use crate::wallet::service::{self, DepositInput, SendInput};
@@ -93,8 +93,8 @@ async fn send(
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<SendRequest>,
-) -> ApiResult<(StatusCode, Json<SendResponse>)> {
-    let resp = service::send(
+) -> ApiResult<Answer> {
+    service::send(
         &state,
         &user.id,
         SendInput {
@@ -106,8 +106,7 @@ async fn send(
         },
         key.as_ref().map(|k| k.0.0.as_str()),
     )
-    .await?;
-    Ok((StatusCode::CREATED, Json(resp)))
+    .await
 }
 
 /// Add money through a payment provider.

@@ -1,10 +1,12 @@
 //! Wallet rules: balances, history, transfers between fans, deposits.
 
+use axum::http::StatusCode;
 use sqlx::{AssertSqlSafe, Row, any::AnyRow};
 
 use crate::app::AppState;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::http::idempotency::Answer;
 use crate::http::validate::normalize_email;
 use crate::notifications;
 use crate::wallet::ledger::{self, AccountKind, LedgerError, Operation, Posting};
@@ -250,7 +252,7 @@ pub async fn send(
     sender: &str,
     input: SendInput,
     idempotency_key: Option<&str>,
-) -> ApiResult<SendResponse> {
+) -> ApiResult<Answer> {
     // Sender and recipient in one read: names, and the sender's primary currency.
     let email = match (&input.recipient_id, &input.recipient_email) {
         (Some(_), _) => None,
@@ -354,14 +356,9 @@ pub async fn send(
         Some(serde_json::json!({"transferId": posted.transfers[0].id, "amount": money, "currency": currency.code()})),
     )
     .await?;
-    tx.commit().await?;
-    state.accounts.remember(sender, currency, &from);
-    state.accounts.remember(&recipient_id, currency, &to);
-    notifications::publish(state, &recipient_id, &note);
-
     // The sender's side, built from what was just posted (no re-read).
     let t = &posted.transfers[0];
-    Ok(SendResponse {
+    let resp = SendResponse {
         transaction: Transaction {
             id: t.id.clone(),
             kind: "transfer".into(),
@@ -372,7 +369,7 @@ pub async fn send(
             description: format!("Transfer to {recipient_name}"),
             counterparty: Counterparty {
                 kind: "user".into(),
-                id: Some(recipient_id),
+                id: Some(recipient_id.clone()),
                 name: recipient_name,
             },
             note: input.note,
@@ -382,7 +379,20 @@ pub async fn send(
         },
         new_balance: format_minor(posted.balances[&from], currency),
         currency: currency.code().to_owned(),
-    })
+    };
+    let answer = Answer::store(
+        tx.conn(),
+        sender,
+        idempotency_key,
+        StatusCode::CREATED,
+        &resp,
+    )
+    .await?;
+    tx.commit().await?;
+    state.accounts.remember(sender, currency, &from);
+    state.accounts.remember(&recipient_id, currency, &to);
+    notifications::publish(state, &recipient_id, &note);
+    Ok(answer)
 }
 
 pub struct DepositInput {

@@ -268,25 +268,43 @@ async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
     }
     let fans = Arc::new(fans);
     let answered: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    // Requests cut off by the kill: (sender token, key, body).
+    let unanswered: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
     let mut workers = Vec::new();
     for w in 0..8usize {
-        let (client, base, fans, answered) =
-            (client.clone(), base.clone(), fans.clone(), answered.clone());
+        let (client, base, fans, answered, unanswered) = (
+            client.clone(),
+            base.clone(),
+            fans.clone(),
+            answered.clone(),
+            unanswered.clone(),
+        );
         workers.push(tokio::spawn(async move {
             for n in 0..10_000usize {
                 let from = (w + n) % 4;
                 let to = (from + 1 + n % 3) % 4;
+                let key = format!("storm-{w}-{n}");
+                let body =
+                    json!({"recipientId": fans[to].0, "amount": format!("0.{:02}", 1 + n % 50)});
                 let resp = client
                     .post(format!("{base}/api/wallet/send"))
                     .bearer_auth(&fans[from].1)
-                    .header("idempotency-key", format!("storm-{w}-{n}"))
-                    .json(&json!({"recipientId": fans[to].0, "amount": format!("0.{:02}", 1 + n % 50)}))
+                    .header("idempotency-key", &key)
+                    .json(&body)
                     .timeout(Duration::from_secs(5))
                     .send()
                     .await;
-                let Ok(resp) = resp else { return };
+                let Ok(resp) = resp else {
+                    unanswered
+                        .lock()
+                        .unwrap()
+                        .push((fans[from].1.clone(), key, body));
+                    return;
+                };
                 if resp.status() == 201 {
-                    let Ok(v) = resp.json::<Value>().await else { return };
+                    let Ok(v) = resp.json::<Value>().await else {
+                        return;
+                    };
                     let id = v["transaction"]["id"].as_str().unwrap().to_owned();
                     answered.lock().unwrap().push((id, fans[from].1.clone()));
                 }
@@ -344,6 +362,43 @@ async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
         total += parse_cents(v["balance"].as_str().unwrap());
     }
     assert_eq!(total, 40_000, "money was neither created nor lost");
+
+    // The requests the kill cut off, retried with their keys. Money and
+    // answer commit together, so a retry either replays a committed transfer
+    // (which is in the history), runs for the first time, or finds the
+    // reservation of the dead process still leased; never the ledger's
+    // "already processed" without the answer.
+    let unanswered = unanswered.lock().unwrap().clone();
+    for (token, key, body) in &unanswered {
+        let r = client
+            .post(format!("{base}/api/wallet/send"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let replayed = r.headers().contains_key("idempotent-replayed");
+        let v: Value = r.json().await.unwrap();
+        match status {
+            201 => {
+                let id = v["transaction"]["id"].as_str().unwrap();
+                let h = client
+                    .get(format!("{base}/api/wallet/transactions/{id}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(h.status(), 200, "retry of {key} (replayed: {replayed})");
+            }
+            409 => assert_eq!(
+                v["code"], "idempotency_request_in_flight",
+                "retry of {key}: {v}"
+            ),
+            other => panic!("retry of {key}: {other} {v}"),
+        }
+    }
     let _ = child.kill().await;
     let out = tokio::process::Command::new(BIN)
         .args(["ledger", "verify"])
