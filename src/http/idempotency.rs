@@ -5,7 +5,8 @@
 //! - same key, same body: the stored answer is replayed with
 //!   `Idempotent-Replayed: true`, nothing runs again;
 //! - same key, another body: 422 `idempotency_key_reused`;
-//! - same key while the first is still running: 409 `idempotency_request_in_flight`.
+//! - same key while the first is still running: 409 `idempotency_request_in_flight`
+//!   (see [`layer`] and [`committed_layer`] for how each detects it).
 //!
 //! The key also reaches the handler (`IdempotencyKey` extension) so the ledger
 //! binds it to the operation it posts, in the same transaction: a retry can
@@ -37,9 +38,10 @@ pub const RETENTION_MS: i64 = 48 * 3600 * 1000;
 const LEASE_MS: i64 = 120 * 1000;
 const MAX_STORED_RESPONSE: usize = 256 * 1024;
 
-/// The validated key of the current request, for the ledger.
+/// The validated key of the current request (and the fingerprint of the
+/// request it names), for the ledger and for [`Answer`].
 #[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub String);
+pub struct IdempotencyKey(pub String, pub String);
 
 enum Reservation {
     Acquired,
@@ -52,7 +54,32 @@ enum Reservation {
     },
 }
 
+/// For routes whose work may take time or call out (a provider, a supplier):
+/// the key is reserved before the handler runs, and a duplicate that arrives
+/// meanwhile is told 409 `idempotency_request_in_flight`.
 pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Next) -> Response {
+    run(state, req, next, false).await
+}
+
+/// For routes whose whole work is one database transaction that stores its
+/// own answer with [`Answer`]: nothing is written before the handler runs
+/// (one write less on the hottest money path), and the first answer stored
+/// for a key wins. A success stores its answer in the money's transaction
+/// and rolls back if the key was answered meanwhile; a failure is stored
+/// only if no answer is there yet. A request that ran alongside the one whose
+/// answer was stored gets 409 `idempotency_request_in_flight`, as with a
+/// reserved key (a concurrent duplicate waits on the ledger's unique key
+/// first); every later request replays the stored answer. One key never has
+/// two outcomes.
+pub async fn committed_layer(
+    Extension(state): Extension<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    run(state, req, next, true).await
+}
+
+async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Response {
     let Some(raw) = req.headers().get(HEADER) else {
         return next.run(req).await;
     };
@@ -84,7 +111,12 @@ pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Ne
     };
     let fingerprint = fingerprint(parts.method.as_str(), parts.uri.path(), &bytes);
 
-    match reserve(&state.db, &user.id, &key, &fingerprint).await {
+    let found = if committed {
+        lookup(&state.db, &user.id, &key, &fingerprint).await
+    } else {
+        reserve(&state.db, &user.id, &key, &fingerprint).await
+    };
+    match found {
         Err(e) => return ApiError::from(e).into_response(),
         Ok(Reservation::Mismatch) => {
             return ApiError::unprocessable(
@@ -93,31 +125,14 @@ pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Ne
             )
             .into_response();
         }
-        Ok(Reservation::InFlight) => {
-            return ApiError::conflict(
-                "idempotency_request_in_flight",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            )
-            .into_response();
-        }
-        Ok(Reservation::Replay {
-            status,
-            content_type,
-            body,
-        }) => {
-            let mut resp =
-                (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
-            if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
-                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
-            }
-            resp.headers_mut()
-                .insert(REPLAYED, HeaderValue::from_static("true"));
-            return resp;
-        }
+        Ok(Reservation::InFlight) => return in_flight(),
+        Ok(replay @ Reservation::Replay { .. }) => return replayed(replay),
         Ok(Reservation::Acquired) => {}
     }
 
-    parts.extensions.insert(IdempotencyKey(key.clone()));
+    parts
+        .extensions
+        .insert(IdempotencyKey(key.clone(), fingerprint.clone()));
     let resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
@@ -127,7 +142,7 @@ pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Ne
     let status = resp.status();
     // Transient failures are not the answer to remember: the retry should run.
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        if let Err(e) = release(&state.db, &user.id, &key).await {
+        if !committed && let Err(e) = release(&state.db, &user.id, &key).await {
             tracing::error!(error = %e, "idempotency: release failed");
         }
         return resp;
@@ -146,6 +161,41 @@ pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Ne
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    if committed {
+        // Another request with this key answered first (its money committed
+        // with its answer, or its failure was stored): that answer is the key's.
+        let answered_elsewhere =
+            status == StatusCode::CONFLICT && problem_code(&body).as_deref() == Some(ANSWERED);
+        let stored = if answered_elsewhere {
+            Ok(false)
+        } else {
+            store_first(
+                &state.db,
+                &user.id,
+                &key,
+                &fingerprint,
+                status.as_u16(),
+                content_type.as_deref(),
+                &String::from_utf8_lossy(&body),
+            )
+            .await
+        };
+        match stored {
+            Ok(true) => {}
+            Ok(false) => {
+                // This request overlapped the one whose answer the key now
+                // has: as for a reserved key, it was "in flight" (a retry
+                // replays the answer).
+                if let Ok(Reservation::Replay { .. }) =
+                    lookup(&state.db, &user.id, &key, &fingerprint).await
+                {
+                    return in_flight();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "idempotency: storing the response failed"),
+        }
+        return Response::from_parts(rparts, Body::from(body));
+    }
     if let Err(e) = complete(
         &state.db,
         &user.id,
@@ -161,6 +211,41 @@ pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Ne
         tracing::error!(error = %e, "idempotency: storing the response failed");
     }
     Response::from_parts(rparts, Body::from(body))
+}
+
+/// The problem `code` a handler answers when its key turned out to be
+/// answered already by another request (see [`committed_layer`]).
+pub const ANSWERED: &str = "already_processed";
+
+fn problem_code(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("code")?.as_str().map(str::to_owned)
+}
+
+fn in_flight() -> Response {
+    ApiError::conflict(
+        "idempotency_request_in_flight",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    )
+    .into_response()
+}
+
+fn replayed(replay: Reservation) -> Response {
+    let Reservation::Replay {
+        status,
+        content_type,
+        body,
+    } = replay
+    else {
+        return ApiError::Internal(anyhow::anyhow!("not a stored answer")).into_response();
+    };
+    let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+    if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    resp.headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    resp
 }
 
 /// Marks a response whose answer the handler already stored in its own
@@ -182,27 +267,45 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Fails with 409 [`ANSWERED`] when the key already has an answer (the
+    /// caller's transaction must then roll back: the key's outcome is that
+    /// other answer, which the layer replays).
     pub async fn store<T: serde::Serialize>(
         conn: &mut AnyConnection,
         user: &str,
-        key: Option<&str>,
+        key: Option<&IdempotencyKey>,
         status: StatusCode,
         value: &T,
     ) -> Result<Answer, ApiError> {
         let body = serde_json::to_string(value)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("answer not serializable: {e}")))?;
-        if let Some(key) = key {
-            sqlx::query(
-                "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_type = $4, response_body = $5
-                 WHERE user_id = $1 AND idem_key = $2",
+        if let Some(IdempotencyKey(key, fingerprint)) = key {
+            // Over this request's own reservation (`layer`), or as the first
+            // answer (`committed_layer`); never over another answer.
+            let n = sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, response_status, response_type, response_body, created_at)
+                 VALUES ($1, $2, $3, 'done', $4, $5, $6, $7)
+                 ON CONFLICT (user_id, idem_key) DO UPDATE SET state = 'done',
+                   response_status = excluded.response_status, response_type = excluded.response_type,
+                   response_body = excluded.response_body
+                 WHERE idempotency_keys.state = 'in_flight'",
             )
             .bind(user)
             .bind(key)
+            .bind(fingerprint)
             .bind(i64::from(status.as_u16()))
             .bind(JSON)
             .bind(&body)
+            .bind(now_ms())
             .execute(conn)
-            .await?;
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(ApiError::conflict(
+                    ANSWERED,
+                    "this Idempotency-Key already has an answer",
+                ));
+            }
         }
         Ok(Answer {
             status,
@@ -266,31 +369,13 @@ async fn reserve(
     if inserted == 1 {
         return Ok(Reservation::Acquired);
     }
-    let row = sqlx::query(
-        "SELECT request_hash, state, response_status, response_type, response_body, created_at
-         FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2",
-    )
-    .bind(user)
-    .bind(key)
-    .fetch_optional(tx.conn())
-    .await?;
-    let Some(row) = row else {
+    let Some(row) = stored_row(tx.conn(), user, key).await? else {
         // Deleted between the two statements (expiry): treat as taken; retry.
         return Ok(Reservation::InFlight);
     };
-    let hash: String = row.try_get("request_hash")?;
-    if hash != fingerprint {
-        return Ok(Reservation::Mismatch);
-    }
-    let state: String = row.try_get("state")?;
-    if state == "done" {
-        return Ok(Reservation::Replay {
-            status: row.try_get::<i64, _>("response_status")? as u16,
-            content_type: row.try_get("response_type")?,
-            body: row
-                .try_get::<Option<String>, _>("response_body")?
-                .unwrap_or_default(),
-        });
+    match evaluate(&row, fingerprint)? {
+        Reservation::InFlight => {}
+        other => return Ok(other),
     }
     let created: i64 = row.try_get("created_at")?;
     if created < now - LEASE_MS {
@@ -310,6 +395,82 @@ async fn reserve(
         }
     }
     Ok(Reservation::InFlight)
+}
+
+async fn stored_row(
+    conn: &mut AnyConnection,
+    user: &str,
+    key: &str,
+) -> Result<Option<sqlx::any::AnyRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT request_hash, state, response_status, response_type, response_body, created_at
+         FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2",
+    )
+    .bind(user)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+}
+
+/// What an existing row means for a request with `fingerprint`.
+fn evaluate(row: &sqlx::any::AnyRow, fingerprint: &str) -> Result<Reservation, sqlx::Error> {
+    let hash: String = row.try_get("request_hash")?;
+    if hash != fingerprint {
+        return Ok(Reservation::Mismatch);
+    }
+    let state: String = row.try_get("state")?;
+    if state == "done" {
+        return Ok(Reservation::Replay {
+            status: row.try_get::<i64, _>("response_status")? as u16,
+            content_type: row.try_get("response_type")?,
+            body: row
+                .try_get::<Option<String>, _>("response_body")?
+                .unwrap_or_default(),
+        });
+    }
+    Ok(Reservation::InFlight)
+}
+
+/// Read-only: `Acquired` means no request has used this key yet.
+async fn lookup(
+    db: &Db,
+    user: &str,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Reservation, sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    match stored_row(&mut conn, user, key).await? {
+        None => Ok(Reservation::Acquired),
+        Some(row) => evaluate(&row, fingerprint),
+    }
+}
+
+/// Stores an answer unless the key already has one; false when it had.
+async fn store_first(
+    db: &Db,
+    user: &str,
+    key: &str,
+    fingerprint: &str,
+    status: u16,
+    content_type: Option<&str>,
+    body: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.bookkeeping().await?;
+    let n = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, response_status, response_type, response_body, created_at)
+         VALUES ($1, $2, $3, 'done', $4, $5, $6, $7) ON CONFLICT (user_id, idem_key) DO NOTHING",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(i64::from(status))
+    .bind(content_type)
+    .bind(body)
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 async fn release(db: &Db, user: &str, key: &str) -> Result<(), sqlx::Error> {

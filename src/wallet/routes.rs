@@ -16,15 +16,20 @@ use crate::wallet::service::{self, DepositInput, SendInput};
 use crate::wallet::verify::{VerifyReport, verify};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    let money_moving = OpenApiRouter::new()
+    // A transfer is one transaction that stores its own answer; a deposit
+    // calls out to a provider between transactions, so its key is reserved.
+    let transfers = OpenApiRouter::new()
         .routes(routes!(send))
+        .route_layer(from_fn(idempotency::committed_layer));
+    let deposits = OpenApiRouter::new()
         .routes(routes!(deposit))
         .route_layer(from_fn(idempotency::layer));
     OpenApiRouter::new()
         .routes(routes!(balance))
         .routes(routes!(transactions))
         .routes(routes!(transaction))
-        .merge(money_moving)
+        .merge(transfers)
+        .merge(deposits)
 }
 
 pub fn payments_router() -> OpenApiRouter<AppState> {
@@ -104,7 +109,7 @@ async fn send(
             currency: body.currency,
             note: body.note,
         },
-        key.as_ref().map(|k| k.0.0.as_str()),
+        key.as_ref().map(|k| &k.0),
     )
     .await
 }

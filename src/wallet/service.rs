@@ -6,7 +6,7 @@ use sqlx::{AssertSqlSafe, Row, any::AnyRow};
 use crate::app::AppState;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
-use crate::http::idempotency::Answer;
+use crate::http::idempotency::{Answer, IdempotencyKey};
 use crate::http::validate::normalize_email;
 use crate::notifications;
 use crate::wallet::ledger::{self, AccountKind, LedgerError, Operation, Posting};
@@ -229,7 +229,7 @@ pub fn ledger_error(e: LedgerError, currency: Currency) -> ApiError {
             ),
         ),
         LedgerError::DuplicateOperation => ApiError::conflict(
-            "already_processed",
+            crate::http::idempotency::ANSWERED,
             "this Idempotency-Key already completed an operation; see your transaction history",
         ),
         LedgerError::CurrencyMismatch(acc) => {
@@ -251,7 +251,7 @@ pub async fn send(
     state: &AppState,
     sender: &str,
     input: SendInput,
-    idempotency_key: Option<&str>,
+    key: Option<&IdempotencyKey>,
 ) -> ApiResult<Answer> {
     // Sender and recipient in one read: names, and the sender's primary currency.
     let email = match (&input.recipient_id, &input.recipient_email) {
@@ -331,7 +331,7 @@ pub async fn send(
         Operation {
             kind: "transfer",
             user_id: Some(sender),
-            idempotency_key,
+            idempotency_key: key.map(|k| k.0.as_str()),
         },
         vec![Posting {
             debit: from.clone(),
@@ -380,14 +380,7 @@ pub async fn send(
         new_balance: format_minor(posted.balances[&from], currency),
         currency: currency.code().to_owned(),
     };
-    let answer = Answer::store(
-        tx.conn(),
-        sender,
-        idempotency_key,
-        StatusCode::CREATED,
-        &resp,
-    )
-    .await?;
+    let answer = Answer::store(tx.conn(), sender, key, StatusCode::CREATED, &resp).await?;
     tx.commit().await?;
     state.accounts.remember(sender, currency, &from);
     state.accounts.remember(&recipient_id, currency, &to);

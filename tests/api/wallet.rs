@@ -437,17 +437,35 @@ async fn concurrent_duplicates_charge_once(engine: Engine) {
             .send()
     });
     let results = futures::future::join_all(futures).await;
+    // One click runs; the others are told it is in flight, or (arriving after
+    // it) replay its answer.
     let mut ids = std::collections::HashSet::new();
+    let mut first_answers = 0;
     for r in &results {
         match r.status.as_u16() {
             201 => {
                 ids.insert(r.body["transaction"]["id"].as_str().unwrap().to_owned());
+                if r.headers.get("idempotent-replayed").is_none() {
+                    first_answers += 1;
+                }
             }
             409 => assert_eq!(r.code(), "idempotency_request_in_flight", "{}", r.text),
             other => panic!("unexpected {other}: {}", r.text),
         }
     }
     assert_eq!(ids.len(), 1, "every success is the same transfer");
+    assert_eq!(first_answers, 1, "one request ran");
+    // Afterwards the key's answer is that transfer.
+    let again = app
+        .post("/api/wallet/send")
+        .token(&a.token)
+        .header("idempotency-key", "double-click")
+        .json(&body)
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert!(ids.contains(again.body["transaction"]["id"].as_str().unwrap()));
     assert_eq!(balance(&app, &a).await, "70.00");
     assert_eq!(balance(&app, &b).await, "30.00");
     verify_ok(&app).await;
