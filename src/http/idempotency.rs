@@ -48,6 +48,8 @@ enum Reservation {
     InFlight,
     Mismatch,
     Replay {
+        /// When the row was written (for `committed_layer`: when the answer was).
+        stored_at: i64,
         status: u16,
         content_type: Option<String>,
         body: String,
@@ -62,8 +64,9 @@ pub async fn layer(Extension(state): Extension<AppState>, req: Request, next: Ne
 }
 
 /// For routes whose whole work is one database transaction that stores its
-/// own answer with [`Answer`]: nothing is written before the handler runs
-/// (one write less on the hottest money path), and the first answer stored
+/// own answer with [`Answer`] and has no effect before the ledger's unique
+/// key is taken: nothing is read or written before the handler runs (two
+/// statements less on the hottest money path), and the first answer stored
 /// for a key wins. A success stores its answer in the money's transaction
 /// and rolls back if the key was answered meanwhile; a failure is stored
 /// only if no answer is there yet. A request that ran alongside the one whose
@@ -111,20 +114,18 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
     };
     let fingerprint = fingerprint(parts.method.as_str(), parts.uri.path(), &bytes);
 
+    let started = now_ms();
+    // A committed route looks nothing up first: a retry meets the ledger's
+    // unique key (or the stored answer) inside its transaction, which rolls
+    // back, and is then answered from the stored row below.
     let found = if committed {
-        lookup(&state.db, &user.id, &key, &fingerprint).await
+        Ok(Reservation::Acquired)
     } else {
         reserve(&state.db, &user.id, &key, &fingerprint).await
     };
     match found {
         Err(e) => return ApiError::from(e).into_response(),
-        Ok(Reservation::Mismatch) => {
-            return ApiError::unprocessable(
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used with a different request",
-            )
-            .into_response();
-        }
+        Ok(Reservation::Mismatch) => return reused(),
         Ok(Reservation::InFlight) => return in_flight(),
         Ok(replay @ Reservation::Replay { .. }) => return replayed(replay),
         Ok(Reservation::Acquired) => {}
@@ -182,16 +183,20 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
         };
         match stored {
             Ok(true) => {}
-            Ok(false) => {
-                // This request overlapped the one whose answer the key now
-                // has: as for a reserved key, it was "in flight" (a retry
-                // replays the answer).
-                if let Ok(Reservation::Replay { .. }) =
-                    lookup(&state.db, &user.id, &key, &fingerprint).await
-                {
-                    return in_flight();
+            Ok(false) => match lookup(&state.db, &user.id, &key, &fingerprint).await {
+                Ok(Reservation::Mismatch) => return reused(),
+                // Answered before this request began: a retry, replayed.
+                Ok(replay @ Reservation::Replay { stored_at, .. }) if stored_at <= started => {
+                    return replayed(replay);
                 }
-            }
+                // Answered by a request this one ran alongside: as for a
+                // reserved key, it was "in flight" (a retry replays it).
+                Ok(Reservation::Replay { .. } | Reservation::InFlight) => return in_flight(),
+                // No answer stored (the key outlived its retention in the
+                // ledger): this request's own answer stands.
+                Ok(Reservation::Acquired) => {}
+                Err(e) => tracing::error!(error = %e, "idempotency: lookup failed"),
+            },
             Err(e) => tracing::error!(error = %e, "idempotency: storing the response failed"),
         }
         return Response::from_parts(rparts, Body::from(body));
@@ -222,6 +227,14 @@ fn problem_code(body: &[u8]) -> Option<String> {
     v.get("code")?.as_str().map(str::to_owned)
 }
 
+fn reused() -> Response {
+    ApiError::unprocessable(
+        "idempotency_key_reused",
+        "this Idempotency-Key was already used with a different request",
+    )
+    .into_response()
+}
+
 fn in_flight() -> Response {
     ApiError::conflict(
         "idempotency_request_in_flight",
@@ -235,6 +248,7 @@ fn replayed(replay: Reservation) -> Response {
         status,
         content_type,
         body,
+        ..
     } = replay
     else {
         return ApiError::Internal(anyhow::anyhow!("not a stored answer")).into_response();
@@ -421,6 +435,7 @@ fn evaluate(row: &sqlx::any::AnyRow, fingerprint: &str) -> Result<Reservation, s
     let state: String = row.try_get("state")?;
     if state == "done" {
         return Ok(Reservation::Replay {
+            stored_at: row.try_get("created_at")?,
             status: row.try_get::<i64, _>("response_status")? as u16,
             content_type: row.try_get("response_type")?,
             body: row
@@ -431,7 +446,7 @@ fn evaluate(row: &sqlx::any::AnyRow, fingerprint: &str) -> Result<Reservation, s
     Ok(Reservation::InFlight)
 }
 
-/// Read-only: `Acquired` means no request has used this key yet.
+/// Read-only: `Acquired` means no answer or reservation is stored for the key.
 async fn lookup(
     db: &Db,
     user: &str,

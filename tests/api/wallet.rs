@@ -398,6 +398,27 @@ async fn idempotent_retries_replay_without_charging_again(engine: Engine) {
     let replay = send("send-2", big).send().await.expect(409);
     assert_eq!(replay.headers["idempotent-replayed"], "true");
 
+    // A key's answer is the first one stored: once the money is there, a
+    // retry of a refused transfer still gets the refusal and moves nothing.
+    let thirty = json!({"recipientId": b.id, "amount": "30.00"});
+    send("send-3", thirty.clone())
+        .send()
+        .await
+        .expect_problem(409, "insufficient_funds");
+    deposit(&app, &a, "10.00").await;
+    let again = send("send-3", thirty).send().await.expect(409);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.code(), "insufficient_funds");
+    // Same key, another body: refused, even a body that could be paid.
+    for key in ["send-1", "send-3"] {
+        send(key, json!({"recipientId": b.id, "amount": "1.00"}))
+            .send()
+            .await
+            .expect_problem(422, "idempotency_key_reused");
+    }
+    assert_eq!(balance(&app, &a).await, "35.00");
+    assert_eq!(balance(&app, &b).await, "15.00");
+
     // Keys belong to one user: another fan may use the same string.
     deposit(&app, &b, "1.00").await;
     app.post("/api/wallet/send")
@@ -419,7 +440,7 @@ async fn idempotent_retries_replay_without_charging_again(engine: Engine) {
         .send()
         .await
         .expect_problem(401, "unauthorized");
-    assert_eq!(balance(&app, &a).await, "26.00");
+    assert_eq!(balance(&app, &a).await, "36.00");
     verify_ok(&app).await;
 }
 
