@@ -1,9 +1,11 @@
 //! `Idempotency-Key` for every POST that moves money or creates a purchase
 //! (IETF httpapi idempotency-key draft), as one layer the money routes share.
 //!
-//! - first request with a key: reserved (`in_flight`), run, its answer stored;
+//! - first request with a key: run, its answer stored (with [`layer`] the key
+//!   is reserved `in_flight` first; with [`committed_layer`] the answer is
+//!   written in the handler's own transaction);
 //! - same key, same body: the stored answer is replayed with
-//!   `Idempotent-Replayed: true`, nothing runs again;
+//!   `Idempotent-Replayed: true`, nothing is charged again;
 //! - same key, another body: 422 `idempotency_key_reused`;
 //! - same key while the first is still running: 409 `idempotency_request_in_flight`
 //!   (see [`layer`] and [`committed_layer`] for how each detects it).
@@ -295,14 +297,16 @@ impl Answer {
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("answer not serializable: {e}")))?;
         if let Some(IdempotencyKey(key, fingerprint)) = key {
             // Over this request's own reservation (`layer`), or as the first
-            // answer (`committed_layer`); never over another answer.
+            // answer (`committed_layer`); never over another answer, nor over
+            // the reservation of another request that used the same key.
             let n = sqlx::query(
                 "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, response_status, response_type, response_body, created_at)
                  VALUES ($1, $2, $3, 'done', $4, $5, $6, $7)
                  ON CONFLICT (user_id, idem_key) DO UPDATE SET state = 'done',
                    response_status = excluded.response_status, response_type = excluded.response_type,
                    response_body = excluded.response_body
-                 WHERE idempotency_keys.state = 'in_flight'",
+                 WHERE idempotency_keys.state = 'in_flight'
+                   AND idempotency_keys.request_hash = excluded.request_hash",
             )
             .bind(user)
             .bind(key)
