@@ -9,14 +9,17 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
-use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::tickets::admin;
 use crate::tickets::model::*;
 use crate::tickets::service::{self, PurchaseInput, Scan};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    let money_moving = OpenApiRouter::new()
+    // A purchase is one transaction that stores its own answer.
+    let purchases = OpenApiRouter::new()
         .routes(routes!(purchase))
+        .route_layer(from_fn(idempotency::committed_layer));
+    let money_moving = OpenApiRouter::new()
         .routes(routes!(transfer))
         .routes(routes!(refund))
         .route_layer(from_fn(idempotency::layer));
@@ -31,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(provenance))
         .routes(routes!(checkin))
         .routes(routes!(checkin_batch))
+        .merge(purchases)
         .merge(money_moving)
 }
 
@@ -105,8 +109,8 @@ async fn purchase(
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<PurchaseRequest>,
-) -> ApiResult<(StatusCode, Json<PurchaseResponse>)> {
-    let resp = service::purchase(
+) -> ApiResult<Answer> {
+    service::purchase(
         &state,
         &user.id,
         PurchaseInput {
@@ -116,10 +120,9 @@ async fn purchase(
             price: body.price,
             holder_name: body.holder_name,
         },
-        key.as_ref().map(|k| k.0.0.as_str()),
+        key.as_ref().map(|k| &k.0),
     )
-    .await?;
-    Ok((StatusCode::CREATED, Json(resp)))
+    .await
 }
 
 /// My tickets.

@@ -1,6 +1,7 @@
 //! Ticketing rules: events, purchase without overselling, signed tickets, the
 //! gate, transfers, refunds and the ownership chain.
 
+use axum::http::StatusCode;
 use sqlx::{AnyConnection, AssertSqlSafe, Row, any::AnyRow};
 use uuid::Uuid;
 
@@ -8,6 +9,7 @@ use crate::app::AppState;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult, constraint_violation};
 use crate::http::extract::AuthUser;
+use crate::http::idempotency::{Answer, IdempotencyKey};
 use crate::http::validate::normalize_email;
 use crate::notifications;
 use crate::tickets::model::*;
@@ -383,8 +385,8 @@ pub async fn purchase(
     state: &AppState,
     user_id: &str,
     input: PurchaseInput,
-    idempotency_key: Option<&str>,
-) -> ApiResult<PurchaseResponse> {
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Answer> {
     let now = now_ms();
     let q = input.quantity;
     let holder = match input.holder_name {
@@ -535,7 +537,7 @@ pub async fn purchase(
         Operation {
             kind: "ticket_purchase",
             user_id: Some(user_id),
-            idempotency_key,
+            idempotency_key: key.map(|k| k.0.as_str()),
         },
         postings,
     )
@@ -575,11 +577,11 @@ pub async fn purchase(
         )
         .await?;
     }
-    tx.commit().await?;
-
+    // The answer is read and stored inside the transaction: tickets, money
+    // and the Idempotency-Key's answer commit together.
     let mut tickets = Vec::with_capacity(ticket_ids.len());
     for id in &ticket_ids {
-        if let Some(t) = load_ticket(&state.db.pool, &state.signer, id, true).await? {
+        if let Some(t) = load_ticket(tx.conn(), &state.signer, id, true).await? {
             tickets.push(t.view);
         }
     }
@@ -587,12 +589,15 @@ pub async fn purchase(
         .first()
         .cloned()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("purchased tickets vanished")))?;
-    Ok(PurchaseResponse {
+    let resp = PurchaseResponse {
         ticket: first,
         tickets,
         new_balance: format_minor(posted.balances[&buyer_account], currency),
         currency: currency.code().to_owned(),
-    })
+    };
+    let answer = Answer::store(tx.conn(), user_id, key, StatusCode::CREATED, &resp).await?;
+    tx.commit().await?;
+    Ok(answer)
 }
 
 /// Staff of the event's home club, or an admin.

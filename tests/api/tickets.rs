@@ -11,6 +11,7 @@ both_engines!(
     demo_matches_are_listed_with_categories,
     a_fan_buys_tickets_at_the_servers_price,
     concurrent_buyers_never_oversell,
+    purchase_retries_buy_once,
     signed_qr_codes_at_the_gate,
     transfer_revokes_the_old_qr_and_extends_the_chain,
     refunds_return_the_money_and_free_the_seat,
@@ -248,6 +249,78 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
         .send()
         .await
         .expect_problem(422, "validation_failed");
+}
+
+async fn purchase_retries_buy_once(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, _) = psg_match(&app, 10, "25.00", 4, 72).await;
+    let fan = rich_fan(&app, "Retrier").await;
+    let purchase = |key: &str, quantity: i64| {
+        app.post("/api/tickets/purchase")
+            .token(&fan.token)
+            .header("idempotency-key", key)
+            .json(&json!({"eventId": event["id"], "category": "Auteuil", "quantity": quantity}))
+            .send()
+    };
+    // A double-click: one purchase runs; the other is told it is in flight,
+    // or (arriving after it) replays it.
+    let (a, b) = futures::join!(purchase("buy-1", 2), purchase("buy-1", 2));
+    let mut ticket_ids = HashSet::new();
+    let mut ran = 0;
+    for r in [&a, &b] {
+        match r.status.as_u16() {
+            201 => {
+                for t in r.body["tickets"].as_array().unwrap() {
+                    ticket_ids.insert(t["id"].as_str().unwrap().to_owned());
+                }
+                if r.headers.get("idempotent-replayed").is_none() {
+                    ran += 1;
+                }
+            }
+            409 => assert_eq!(r.code(), "idempotency_request_in_flight", "{}", r.text),
+            other => panic!("unexpected {other}: {}", r.text),
+        }
+    }
+    assert_eq!(ran, 1, "one purchase ran");
+    assert_eq!(
+        ticket_ids.len(),
+        2,
+        "every answer holds the same two tickets"
+    );
+    // A later retry replays the same tickets, QR codes included.
+    let again = purchase("buy-1", 2).await.expect(201);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    for t in again.body["tickets"].as_array().unwrap() {
+        assert!(ticket_ids.contains(t["id"].as_str().unwrap()));
+        assert!(t["qrCode"].as_str().unwrap().starts_with("PCF1."));
+    }
+    // The same key for another purchase is refused, even one that would fit.
+    purchase("buy-1", 1)
+        .await
+        .expect_problem(422, "idempotency_key_reused");
+    // A retry that now meets the per-fan limit still gets its first answer.
+    purchase("buy-2", 2).await.expect(201);
+    let late = purchase("buy-1", 2).await.expect(201);
+    assert_eq!(late.headers["idempotent-replayed"], "true");
+
+    assert_eq!(balance(&app, &fan).await, "400.00");
+    let mine = app
+        .get("/api/tickets/my-tickets")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(mine.body["tickets"].as_array().unwrap().len(), 4);
+    let e = app
+        .get(&format!(
+            "/api/tickets/events/{}",
+            event["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(e.body["event"]["categories"][0]["available"], 6);
+    verify_ok(&app).await;
 }
 
 async fn concurrent_buyers_never_oversell(engine: Engine) {
