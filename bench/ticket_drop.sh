@@ -13,9 +13,11 @@ ulimit -n 65536 2>/dev/null || true
 
 cargo build --release --bin paiecashfan --example ticket_drop
 psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+# The server's default pool size unless DB_MAX_CONNECTIONS is set.
 export DATABASE_URL="$PGURL/$DB" JWT_SECRET=bench-secret-bench-secret-bench-secret-42 \
-       DEMO_DATA=true AUTH_RATE_LIMIT_PER_MINUTE=100000000 DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-32} \
-       RUST_LOG=warn LOG_FORMAT=json PORT
+       DEMO_DATA=true AUTH_RATE_LIMIT_PER_MINUTE=100000000 RUST_LOG=warn LOG_FORMAT=json PORT
+[ -n "${DB_MAX_CONNECTIONS:-}" ] && export DB_MAX_CONNECTIONS
+echo "pool: DB_MAX_CONNECTIONS=${DB_MAX_CONNECTIONS:-default}"
 ./target/release/paiecashfan admin create --email bench-admin@example.com --password bench-admin-pw
 ./target/release/paiecashfan serve > target/ticket_drop_server.log 2>&1 &
 SERVER=$!
