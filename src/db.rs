@@ -197,7 +197,6 @@ impl Db {
     }
 }
 
-/// Creates the folder of a file database and asks SQLite to create the file.
 /// sqlx pings every connection it hands out by default: one more round trip
 /// per acquire, which on the transfer path was a quarter of all of them. A
 /// connection that was in use a moment ago is alive; only one that sat idle
@@ -214,6 +213,7 @@ fn checked_when_idle(opts: AnyPoolOptions) -> AnyPoolOptions {
         })
 }
 
+/// Creates the folder of a file database and asks SQLite to create the file.
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url
         .strip_prefix("sqlite://")
