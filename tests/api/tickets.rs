@@ -64,6 +64,21 @@ async fn buy(app: &TestApp, fan: &Fan, event: &Value, quantity: i64) -> crate::h
         .await
 }
 
+/// Seats left in the event's first category, as the public event page says.
+async fn available(app: &TestApp, event: &Value) -> i64 {
+    let e = app
+        .get(&format!(
+            "/api/tickets/events/{}",
+            event["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .expect(200);
+    e.body["event"]["categories"][0]["available"]
+        .as_i64()
+        .unwrap()
+}
+
 async fn scan(app: &TestApp, staff: &Fan, body: Value) -> Value {
     app.post("/api/tickets/checkin")
         .token(&staff.token)
@@ -171,15 +186,7 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(mine.body["tickets"].as_array().unwrap().len(), 3);
-    let e = app
-        .get(&format!(
-            "/api/tickets/events/{}",
-            event["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(e.body["event"]["categories"][0]["available"], 27);
+    assert_eq!(available(&app, &event).await, 27);
 
     // Per-fan limit of 4: one more is fine, two more are not.
     buy(&app, &fan, &event, 2)
@@ -200,15 +207,7 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
         .await
         .expect_problem(409, "insufficient_funds");
     assert_eq!(balance(&app, &poor).await, "39.99");
-    let e = app
-        .get(&format!(
-            "/api/tickets/events/{}",
-            event["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(e.body["event"]["categories"][0]["available"], 26);
+    assert_eq!(available(&app, &event).await, 26);
 
     // The buyer's history shows the club; the club got 90%, the platform 10%.
     let h = app
@@ -311,15 +310,7 @@ async fn purchase_retries_buy_once(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(mine.body["tickets"].as_array().unwrap().len(), 4);
-    let e = app
-        .get(&format!(
-            "/api/tickets/events/{}",
-            event["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(e.body["event"]["categories"][0]["available"], 6);
+    assert_eq!(available(&app, &event).await, 6);
     verify_ok(&app).await;
 }
 
@@ -337,15 +328,7 @@ async fn concurrent_buyers_never_oversell(engine: Engine) {
         assert_eq!(r.code(), "sold_out");
     }
     assert_eq!(sold, 5, "exactly the capacity");
-    let e = app
-        .get(&format!(
-            "/api/tickets/events/{}",
-            event["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(e.body["event"]["categories"][0]["available"], 0);
+    assert_eq!(available(&app, &event).await, 0);
     let mut paid = 0;
     for f in &fans {
         if balance(&app, f).await == "490.00" {
