@@ -164,58 +164,53 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if committed {
-        // Another request with this key answered first (its money committed
-        // with its answer, or its failure was stored): that answer is the key's.
-        let answered_elsewhere =
-            status == StatusCode::CONFLICT && problem_code(&body).as_deref() == Some(ANSWERED);
-        let stored = if answered_elsewhere {
-            Ok(false)
-        } else {
-            store_first(
-                &state.db,
-                &user.id,
-                &key,
-                &fingerprint,
-                status.as_u16(),
-                content_type.as_deref(),
-                &String::from_utf8_lossy(&body),
-            )
-            .await
-        };
-        match stored {
-            Ok(true) => {}
-            Ok(false) => match lookup(&state.db, &user.id, &key, &fingerprint).await {
-                Ok(Reservation::Mismatch) => return reused(),
-                // Answered before this request began: a retry, replayed.
-                Ok(replay @ Reservation::Replay { stored_at, .. }) if stored_at <= started => {
-                    return replayed(replay);
-                }
-                // Answered by a request this one ran alongside: as for a
-                // reserved key, it was "in flight" (a retry replays it).
-                Ok(Reservation::Replay { .. } | Reservation::InFlight) => return in_flight(),
-                // No answer stored (the key outlived its retention in the
-                // ledger): this request's own answer stands.
-                Ok(Reservation::Acquired) => {}
-                Err(e) => tracing::error!(error = %e, "idempotency: lookup failed"),
-            },
-            Err(e) => tracing::error!(error = %e, "idempotency: storing the response failed"),
+    // With `committed_layer`, another request with this key may have answered
+    // first (its money committed with its answer, or its failure was stored):
+    // that answer is the key's.
+    let answered_elsewhere = committed
+        && status == StatusCode::CONFLICT
+        && problem_code(&body).as_deref() == Some(ANSWERED);
+    let stored = if answered_elsewhere {
+        Ok(false)
+    } else {
+        match state.db.bookkeeping().await {
+            Ok(mut conn) => {
+                write_answer(
+                    conn.conn(),
+                    &user.id,
+                    &key,
+                    &fingerprint,
+                    status.as_u16(),
+                    content_type.as_deref(),
+                    &String::from_utf8_lossy(&body),
+                )
+                .await
+            }
+            Err(e) => Err(e),
         }
-        return Response::from_parts(rparts, Body::from(body));
-    }
-    if let Err(e) = complete(
-        &state.db,
-        &user.id,
-        &key,
-        status.as_u16(),
-        content_type.as_deref(),
-        &String::from_utf8_lossy(&body),
-    )
-    .await
-    {
-        // The operation itself is committed; a retry will meet the ledger's
+    };
+    match stored {
+        Ok(true) => {}
+        // `layer`: the reservation was this request's; an answer already
+        // there came from the work itself (`Answer`), so keep it.
+        Ok(false) if !committed => {}
+        Ok(false) => match lookup(&state.db, &user.id, &key, &fingerprint).await {
+            Ok(Reservation::Mismatch) => return reused(),
+            // Answered before this request began: a retry, replayed.
+            Ok(replay @ Reservation::Replay { stored_at, .. }) if stored_at <= started => {
+                return replayed(replay);
+            }
+            // Answered by a request this one ran alongside: as for a
+            // reserved key, it was "in flight" (a retry replays it).
+            Ok(Reservation::Replay { .. } | Reservation::InFlight) => return in_flight(),
+            // No answer stored (the key outlived its retention in the
+            // ledger): this request's own answer stands.
+            Ok(Reservation::Acquired) => {}
+            Err(e) => tracing::error!(error = %e, "idempotency: lookup failed"),
+        },
+        // The work itself is committed; a retry will meet the ledger's
         // unique key instead of a stored answer.
-        tracing::error!(error = %e, "idempotency: storing the response failed");
+        Err(e) => tracing::error!(error = %e, "idempotency: storing the response failed"),
     }
     Response::from_parts(rparts, Body::from(body))
 }
@@ -296,29 +291,17 @@ impl Answer {
         let body = serde_json::to_string(value)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("answer not serializable: {e}")))?;
         if let Some(IdempotencyKey(key, fingerprint)) = key {
-            // Over this request's own reservation (`layer`), or as the first
-            // answer (`committed_layer`); never over another answer, nor over
-            // the reservation of another request that used the same key.
-            let n = sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, response_status, response_type, response_body, created_at)
-                 VALUES ($1, $2, $3, 'done', $4, $5, $6, $7)
-                 ON CONFLICT (user_id, idem_key) DO UPDATE SET state = 'done',
-                   response_status = excluded.response_status, response_type = excluded.response_type,
-                   response_body = excluded.response_body
-                 WHERE idempotency_keys.state = 'in_flight'
-                   AND idempotency_keys.request_hash = excluded.request_hash",
+            let stored = write_answer(
+                conn,
+                user,
+                key,
+                fingerprint,
+                status.as_u16(),
+                Some(JSON),
+                &body,
             )
-            .bind(user)
-            .bind(key)
-            .bind(fingerprint)
-            .bind(i64::from(status.as_u16()))
-            .bind(JSON)
-            .bind(&body)
-            .bind(now_ms())
-            .execute(conn)
-            .await?
-            .rows_affected();
-            if n == 0 {
+            .await?;
+            if !stored {
                 return Err(ApiError::conflict(
                     ANSWERED,
                     "this Idempotency-Key already has an answer",
@@ -464,9 +447,12 @@ async fn lookup(
     }
 }
 
-/// Stores an answer unless the key already has one; false when it had.
-async fn store_first(
-    db: &Db,
+/// Writes a key's answer over this request's own reservation (`layer`), or
+/// as its first answer (`committed_layer`); never over another answer, nor
+/// over the reservation of a request with another body. False when the key
+/// already had an answer (or belonged to another request).
+async fn write_answer(
+    conn: &mut AnyConnection,
     user: &str,
     key: &str,
     fingerprint: &str,
@@ -474,10 +460,14 @@ async fn store_first(
     content_type: Option<&str>,
     body: &str,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = db.bookkeeping().await?;
     let n = sqlx::query(
         "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, response_status, response_type, response_body, created_at)
-         VALUES ($1, $2, $3, 'done', $4, $5, $6, $7) ON CONFLICT (user_id, idem_key) DO NOTHING",
+         VALUES ($1, $2, $3, 'done', $4, $5, $6, $7)
+         ON CONFLICT (user_id, idem_key) DO UPDATE SET state = 'done',
+           response_status = excluded.response_status, response_type = excluded.response_type,
+           response_body = excluded.response_body
+         WHERE idempotency_keys.state = 'in_flight'
+           AND idempotency_keys.request_hash = excluded.request_hash",
     )
     .bind(user)
     .bind(key)
@@ -486,7 +476,7 @@ async fn store_first(
     .bind(content_type)
     .bind(body)
     .bind(now_ms())
-    .execute(tx.conn())
+    .execute(conn)
     .await?
     .rows_affected();
     Ok(n == 1)
@@ -499,32 +489,6 @@ async fn release(db: &Db, user: &str, key: &str) -> Result<(), sqlx::Error> {
     )
     .bind(user)
     .bind(key)
-    .execute(tx.conn())
-    .await?;
-    Ok(())
-}
-
-async fn complete(
-    db: &Db,
-    user: &str,
-    key: &str,
-    status: u16,
-    content_type: Option<&str>,
-    body: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = db.bookkeeping().await?;
-    sqlx::query(
-        // Only over a reservation: an answer the work committed itself (see
-        // `Answer`) is never overwritten, not even by a request that took
-        // over an expired lease and lost the race to the ledger's unique key.
-        "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_type = $4, response_body = $5
-         WHERE user_id = $1 AND idem_key = $2 AND state = 'in_flight'",
-    )
-    .bind(user)
-    .bind(key)
-    .bind(i64::from(status))
-    .bind(content_type)
-    .bind(body)
     .execute(tx.conn())
     .await?;
     Ok(())
