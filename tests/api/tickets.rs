@@ -64,6 +64,16 @@ async fn buy(app: &TestApp, fan: &Fan, event: &Value, quantity: i64) -> crate::h
         .await
 }
 
+async fn my_ticket_count(app: &TestApp, fan: &Fan) -> usize {
+    let mine = app
+        .get("/api/tickets/my-tickets")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    mine.body["tickets"].as_array().unwrap().len()
+}
+
 /// Seats left in the event's first category, as the public event page says.
 async fn available(app: &TestApp, event: &Value) -> i64 {
     let e = app
@@ -179,13 +189,7 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
         .send()
         .await
         .expect(201);
-    let mine = app
-        .get("/api/tickets/my-tickets")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(mine.body["tickets"].as_array().unwrap().len(), 3);
+    assert_eq!(my_ticket_count(&app, &fan).await, 3);
     assert_eq!(available(&app, &event).await, 27);
 
     // Per-fan limit of 4: one more is fine, two more are not.
@@ -303,13 +307,7 @@ async fn purchase_retries_buy_once(engine: Engine) {
     assert_eq!(late.headers["idempotent-replayed"], "true");
 
     assert_eq!(balance(&app, &fan).await, "400.00");
-    let mine = app
-        .get("/api/tickets/my-tickets")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(mine.body["tickets"].as_array().unwrap().len(), 4);
+    assert_eq!(my_ticket_count(&app, &fan).await, 4);
     assert_eq!(available(&app, &event).await, 6);
     verify_ok(&app).await;
 }
@@ -926,13 +924,7 @@ async fn fans_cannot_touch_other_fans_tickets(engine: Engine) {
         .send()
         .await
         .expect_problem(404, "not_found");
-    let mine = app
-        .get("/api/tickets/my-tickets")
-        .token(&thief.token)
-        .send()
-        .await
-        .expect(200);
-    assert!(mine.body["tickets"].as_array().unwrap().is_empty());
+    assert_eq!(my_ticket_count(&app, &thief).await, 0);
     app.get("/api/tickets/my-tickets")
         .send()
         .await
