@@ -52,6 +52,11 @@ pub struct AppState {
     pub esim: Option<Arc<dyn crate::esim::provider::EsimProvider>>,
     /// Fans' wallet ids already known, so a transfer need not look them up.
     pub accounts: crate::wallet::ledger::AccountIds,
+    /// This process, as it names itself in `server_instances` and in the
+    /// idempotency reservations it holds.
+    pub instance: Arc<str>,
+    /// Sessions ended before their access tokens expire.
+    pub revoked: crate::auth::sessions::RevokedSessions,
 }
 
 impl AppState {
@@ -82,20 +87,30 @@ impl AppState {
             config.refresh_token_ttl,
         );
         let signer = ticket_signer(&db, &config).await?;
+        let instance: Arc<str> = Arc::from(crate::db::new_id());
+        let fanout: Arc<dyn Fanout> = match &redis {
+            Some(r) => crate::infra::fanout::RedisFanout::start(r.clone(), &instance, 1024),
+            None => Arc::new(LocalFanout::new(1024)),
+        };
+        let revoked = crate::auth::sessions::RevokedSessions::default();
+        crate::auth::sessions::load(&revoked, &db, config.access_token_ttl).await?;
         let state = AppState {
             limiter: RateLimiter::new(config.auth_rate_limit_per_minute, redis.clone()),
             db,
             tokens: Arc::new(tokens),
             redis,
-            fanout: Arc::new(LocalFanout::new(1024)),
+            fanout,
+            revoked,
             started: Instant::now(),
             metrics: middleware::prometheus(),
             payments: Payments::from_config(&config)?,
             signer: Arc::new(signer),
             esim: crate::esim::provider_from_config(&config),
             accounts: Default::default(),
+            instance,
             config: Arc::new(config),
         };
+        heartbeat(&state.db, &state.instance).await?;
         if state.config.demo_data {
             crate::demo::seed(&state).await?;
         }
@@ -168,6 +183,7 @@ fn write_secret_file(path: &str, content: &str) -> std::io::Result<()> {
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .nest("/api/auth", crate::auth::router())
+        .nest("/api/admin/users", crate::auth::admin_router())
         .nest("/api/clubs", crate::clubs::router())
         .nest("/api/wallet", crate::wallet::router())
         .nest("/api/payments", crate::wallet::payments_router())
@@ -270,32 +286,95 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = router(state.clone());
-    let purge = tokio::spawn(housekeeping(state));
+    // Aborted when dropped: a server task that is itself aborted (a test
+    // that panicked) must not leave its chores holding the pool.
+    let _chores = (
+        AbortOnDrop(tokio::spawn(housekeeping(state.clone()))),
+        AbortOnDrop(tokio::spawn(beat(state.clone()))),
+        AbortOnDrop(tokio::spawn(crate::auth::sessions::follow(
+            state.revoked.clone(),
+            state.fanout.clone(),
+            state.db.clone(),
+            state.config.access_token_ttl,
+        ))),
+    );
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    purge.abort();
+    // Drained: no reservation of ours is left in flight.
+    if let Ok(mut conn) = state.db.bookkeeping().await {
+        let _ = sqlx::query("DELETE FROM server_instances WHERE id = $1")
+            .bind(&*state.instance)
+            .execute(conn.conn())
+            .await;
+    }
     served?;
     Ok(())
 }
 
-/// Periodic chores: forget expired idempotency keys; refund eSIM purchases a
-/// dead process left half-done (the first tick runs at start).
-async fn housekeeping(state: AppState) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Tells other processes this one is alive (see `idempotency::OWNER_DEAD_AFTER_MS`).
+async fn heartbeat(db: &Db, instance: &str) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let mut conn = db.bookkeeping().await?;
+    sqlx::query(
+        "INSERT INTO server_instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+    )
+    .bind(instance)
+    .bind(now)
+    .execute(conn.conn())
+    .await?;
+    Ok(())
+}
+
+async fn beat(state: AppState) {
+    let mut every = tokio::time::interval(crate::http::idempotency::HEARTBEAT_EVERY);
     loop {
         every.tick().await;
+        if let Err(e) = heartbeat(&state.db, &state.instance).await {
+            tracing::warn!(error = %e, "heartbeat failed");
+        }
+    }
+}
+
+/// Periodic chores: forget expired idempotency keys and dead instances;
+/// expire card deposits never completed; refund eSIM purchases a dead
+/// process left half-done (the first tick runs at start).
+async fn housekeeping(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        every.tick().await;
+        if let Ok(mut conn) = state.db.bookkeeping().await {
+            let _ = sqlx::query("DELETE FROM server_instances WHERE heartbeat_at < $1")
+                .bind(now_ms() - 86_400_000)
+                .execute(conn.conn())
+                .await;
+        }
+        match crate::wallet::payments::expire_pending(&state, state.config.deposit_pending_expiry)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(expired = n, "pending deposits expired"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deposit expiry failed"),
+        }
         match crate::http::idempotency::purge_expired(&state.db).await {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
         }
-        // Well past any live request: the supplier timeout plus the request timeout.
-        let stale = state.config.esim_provider_timeout + state.config.request_timeout * 2;
-        if let Err(e) = crate::esim::service::refund_stuck_provisioning(&state, stale).await {
+        let stale = crate::esim::purchase::orphaned_after(&state.config);
+        if let Err(e) = crate::esim::purchase::refund_orphans(&state, stale).await {
             tracing::warn!(error = %e, "eSIM recovery failed");
         }
     }

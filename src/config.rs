@@ -32,6 +32,10 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub request_timeout: Duration,
+    /// A refresh token presented again within this window after its
+    /// exchange gets the same successor (a double-firing client) instead
+    /// of revoking the session.
+    pub refresh_reuse_grace: Duration,
     /// Login/register attempts allowed per minute per client address and per account.
     pub auth_rate_limit_per_minute: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
@@ -43,6 +47,9 @@ pub struct Config {
     pub stripe_secret_key: Option<String>,
     pub stripe_webhook_secret: Option<String>,
     pub stripe_api_base: String,
+    /// A card deposit still pending after this long expires (its intent is
+    /// canceled; a late success still credits).
+    pub deposit_pending_expiry: Duration,
     /// Deposit limits per currency code: (per operation, per UTC day), in major units.
     pub deposit_limits: Vec<(String, i64, i64)>,
     /// Platform commission on every sale, in basis points (1000 = 10%).
@@ -239,6 +246,9 @@ impl Config {
             request_timeout: Duration::from_secs(
                 parse_num(&get, "REQUEST_TIMEOUT_SECS", 30u64)?.max(1),
             ),
+            refresh_reuse_grace: Duration::from_secs(
+                parse_num(&get, "REFRESH_REUSE_GRACE_SECS", 10u64)?.min(60),
+            ),
             auth_rate_limit_per_minute: parse_num(&get, "AUTH_RATE_LIMIT_PER_MINUTE", 10u32)?
                 .max(1),
             trust_forwarded_for: match get("TRUST_FORWARDED_FOR") {
@@ -254,6 +264,9 @@ impl Config {
                 .trim_end_matches('/')
                 .to_owned(),
             deposit_limits,
+            deposit_pending_expiry: Duration::from_secs(
+                parse_num(&get, "DEPOSIT_PENDING_EXPIRY_SECS", 3600u64)?.clamp(1, 30 * 86_400),
+            ),
             commission_bps: {
                 let bps = parse_num(&get, "PLATFORM_COMMISSION_BPS", 1000i64)?;
                 if !(0..=5000).contains(&bps) {

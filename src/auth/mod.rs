@@ -4,7 +4,8 @@ pub mod model;
 pub mod password;
 pub mod routes;
 pub mod service;
+pub mod sessions;
 pub mod store;
 pub mod token;
 
-pub use routes::router;
+pub use routes::{admin_router, router};

@@ -87,6 +87,46 @@ impl Validate for LoginRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
+    pub new_password: String,
+}
+
+impl Validate for ChangePasswordRequest {
+    fn validate(&self) -> Result<(), crate::error::ApiError> {
+        let mut c = Checks::new();
+        if self.current_password.is_empty() {
+            c.push("currentPassword", "required", "must not be empty");
+        } else if self.current_password.chars().count() > PASSWORD_MAX {
+            c.push("currentPassword", "too_long", "is too long");
+        }
+        let n = self.new_password.chars().count();
+        if n < PASSWORD_MIN {
+            c.push(
+                "newPassword",
+                "too_short",
+                format!("must be at least {PASSWORD_MIN} characters"),
+            );
+        } else if n > PASSWORD_MAX {
+            c.push(
+                "newPassword",
+                "too_long",
+                format!("must be at most {PASSWORD_MAX} characters"),
+            );
+        }
+        c.finish()
+    }
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SessionsRevoked {
+    /// How many sessions were ended.
+    pub revoked: usize,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }

@@ -5,8 +5,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use axum::extract::Path;
+
 use crate::auth::model::{
-    AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, UpdateMeRequest, UserResponse,
+    AuthResponse, ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest,
+    SessionsRevoked, UpdateMeRequest, UserResponse,
 };
 use crate::auth::service::{self, Registration};
 use crate::error::{ApiResult, Problem};
@@ -20,6 +23,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(me, update_me))
+        .routes(routes!(change_password))
+}
+
+pub fn admin_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(revoke_sessions))
 }
 
 /// Rate limits count per client address and per account, so neither spreading
@@ -134,5 +142,44 @@ async fn update_me(
 ) -> ApiResult<Json<UserResponse>> {
     Ok(Json(UserResponse {
         user: service::update_me(&state, &user.id, body.name, body.club_id).await?,
+    }))
+}
+
+/// Change my password: every session ends (on every device, at once) and
+/// this answer opens a new one.
+#[utoipa::path(post, path = "/password", tag = "auth",
+    security(("bearerAuth" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, body = AuthResponse, description = "password changed; a new session"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "wrong current password, or a new one too short"),
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn change_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    Ok(Json(
+        service::change_password(&state, &user.id, body.current_password, body.new_password)
+            .await?,
+    ))
+}
+
+/// End every session of a user at once (admins).
+#[utoipa::path(post, path = "/{id}/sessions/revoke", tag = "admin",
+    security(("bearerAuth" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = SessionsRevoked),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn revoke_sessions(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionsRevoked>> {
+    user.require_admin()?;
+    Ok(Json(SessionsRevoked {
+        revoked: service::revoke_all_sessions(&state, &id).await?,
     }))
 }

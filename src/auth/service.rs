@@ -108,10 +108,11 @@ pub async fn login(state: &AppState, email: &str, password: String) -> ApiResult
 async fn issue_session(state: &AppState, user: User) -> ApiResult<AuthResponse> {
     let refresh = new_refresh_token();
     let now = now_ms();
+    let session = new_id();
     let mut tx = state.db.begin_write().await?;
     store::insert_refresh(
         tx.conn(),
-        &new_id(),
+        &session,
         &user.id,
         &hash_refresh_token(&refresh),
         now,
@@ -119,13 +120,19 @@ async fn issue_session(state: &AppState, user: User) -> ApiResult<AuthResponse> 
     )
     .await?;
     tx.commit().await?;
-    respond(state, user, refresh)
+    respond(state, user, refresh, &session)
 }
 
-fn respond(state: &AppState, user: User, refresh: String) -> ApiResult<AuthResponse> {
-    let token = state
-        .tokens
-        .issue_access(&user.id, user.role, user.staff_club_id.clone())?;
+fn respond(
+    state: &AppState,
+    user: User,
+    refresh: String,
+    session: &str,
+) -> ApiResult<AuthResponse> {
+    let token =
+        state
+            .tokens
+            .issue_access(&user.id, user.role, user.staff_club_id.clone(), session)?;
     Ok(AuthResponse {
         token,
         refresh_token: refresh,
@@ -135,27 +142,45 @@ fn respond(state: &AppState, user: User, refresh: String) -> ApiResult<AuthRespo
     })
 }
 
-/// Rotates a refresh token. Presenting one that was already rotated means it
-/// leaked (or was replayed): the whole family is revoked, so the thief's copy
-/// and the victim's current token both stop working.
+/// Rotates a refresh token. A token presented again soon after it was
+/// exchanged (`REFRESH_REUSE_GRACE_SECS`) is a client that sent it twice (two
+/// tabs, a retry after a lost answer): it gets the same successor instead of
+/// losing its session (Auth0's reuse interval). Presenting one after that means it leaked (or was replayed): the whole session is
+/// revoked, so the thief's copy and the victim's current token both stop
+/// working, and so do the session's access tokens.
 pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
     let hash = hash_refresh_token(token);
+    let next = state.tokens.successor(token);
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
     let Some((user_id, family)) = store::consume_refresh(tx.conn(), &hash, now).await? else {
-        if let Some(family) = store::family_of(tx.conn(), &hash).await? {
-            let revoked = store::revoke_family(tx.conn(), &family, now).await?;
-            tx.commit().await?;
-            if revoked > 0 {
-                tracing::warn!(family = %family, "refresh token reuse: family revoked");
-            }
+        let invalid = || ApiError::unauthorized("invalid or expired refresh token");
+        let Some(used) = store::find_refresh(tx.conn(), &hash).await? else {
+            return Err(invalid());
+        };
+        if used.revoked_at.is_none()
+            && used
+                .rotated_at
+                .is_some_and(|at| now - at < state.config.refresh_reuse_grace.as_millis() as i64)
+            && store::is_live(tx.conn(), &hash_refresh_token(&next), now).await?
+        {
+            drop(tx);
+            let user = store::find_by_id(&state.db.pool, &used.user_id)
+                .await?
+                .ok_or_else(invalid)?;
+            return respond(state, user, next, &used.family_id);
         }
-        return Err(ApiError::unauthorized("invalid or expired refresh token"));
+        let revoked = store::revoke_family(tx.conn(), &used.family_id, now).await?;
+        tx.commit().await?;
+        if revoked > 0 {
+            tracing::warn!(family = %used.family_id, "refresh token reuse: session revoked");
+        }
+        end_sessions(state, &[used.family_id]);
+        return Err(invalid());
     };
     let user = store::find_by_id(tx.conn(), &user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("invalid or expired refresh token"))?;
-    let next = new_refresh_token();
     store::insert_refresh(
         tx.conn(),
         &family,
@@ -166,17 +191,68 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
     )
     .await?;
     tx.commit().await?;
-    respond(state, user, next)
+    respond(state, user, next, &family)
+}
+
+/// Ends sessions' access tokens on every instance.
+fn end_sessions(state: &AppState, sessions: &[String]) {
+    crate::auth::sessions::announce(
+        &state.revoked,
+        state.fanout.as_ref(),
+        sessions,
+        state.tokens.access_ttl,
+    );
 }
 
 pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
     let hash = hash_refresh_token(token);
     let mut tx = state.db.begin_write().await?;
-    if let Some(family) = store::family_of(tx.conn(), &hash).await? {
-        store::revoke_family(tx.conn(), &family, now_ms()).await?;
+    let family = store::family_of(tx.conn(), &hash).await?;
+    if let Some(family) = &family {
+        store::revoke_family(tx.conn(), family, now_ms()).await?;
     }
     tx.commit().await?;
+    if let Some(family) = family {
+        end_sessions(state, &[family]);
+    }
     Ok(())
+}
+
+/// Ends every session of a user (password change, an admin's decision).
+pub async fn revoke_all_sessions(state: &AppState, user_id: &str) -> ApiResult<usize> {
+    let mut tx = state.db.begin_write().await?;
+    let families = store::revoke_user(tx.conn(), user_id, now_ms()).await?;
+    tx.commit().await?;
+    end_sessions(state, &families);
+    Ok(families.len())
+}
+
+/// Changes the password after checking the current one; every session ends
+/// and the caller gets a new one.
+pub async fn change_password(
+    state: &AppState,
+    user_id: &str,
+    current: String,
+    new: String,
+) -> ApiResult<AuthResponse> {
+    let user = store::find_by_id(&state.db.pool, user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))?;
+    let record = store::find_by_email(&state.db.pool, &user.email).await?;
+    let stored = record.map(|r| r.password_hash);
+    if !password::verify(current, stored).await? {
+        return Err(ApiError::field(
+            "currentPassword",
+            "incorrect",
+            "the current password is not correct",
+        ));
+    }
+    let hash = password::hash(new).await?;
+    let mut tx = state.db.begin_write().await?;
+    store::set_password(tx.conn(), user_id, &hash, now_ms()).await?;
+    tx.commit().await?;
+    revoke_all_sessions(state, user_id).await?;
+    issue_session(state, user).await
 }
 
 pub async fn me(state: &AppState, user_id: &str) -> ApiResult<User> {

@@ -186,3 +186,87 @@ pub async fn revoke_family(
     .await?;
     Ok(res.rows_affected())
 }
+
+/// A refresh token as stored, whatever its state.
+pub struct RefreshRecord {
+    pub user_id: String,
+    pub family_id: String,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn find_refresh(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<RefreshRecord>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT user_id, family_id, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(RefreshRecord {
+            user_id: r.try_get("user_id")?,
+            family_id: r.try_get("family_id")?,
+            rotated_at: r.try_get("rotated_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Whether a refresh token can still be exchanged.
+pub async fn is_live(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT 1 FROM refresh_tokens
+         WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Revokes every live refresh token of a user; returns their sessions.
+pub async fn revoke_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL
+         RETURNING family_id",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    let mut families = rows
+        .iter()
+        .map(|r| r.try_get("family_id"))
+        .collect::<Result<Vec<String>, _>>()?;
+    families.sort();
+    families.dedup();
+    Ok(families)
+}
+
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(user_id)
+        .bind(password_hash)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

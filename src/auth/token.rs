@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -43,6 +44,10 @@ pub struct Claims {
     /// Club of a staff member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub club: Option<String>,
+    /// The session (refresh-token family) the token belongs to: ending the
+    /// session ends its access tokens at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     pub iat: u64,
     pub exp: u64,
 }
@@ -51,6 +56,9 @@ pub struct TokenService {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Derives a refresh token's successor from it, so a client that sends
+    /// the same refresh twice within the grace window gets the same pair.
+    rotation_key: Vec<u8>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
@@ -65,6 +73,11 @@ impl TokenService {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            rotation_key: Sha256::new()
+                .chain_update(b"paiecashfan refresh-token rotation\n")
+                .chain_update(secret)
+                .finalize()
+                .to_vec(),
             access_ttl,
             refresh_ttl,
         }
@@ -75,12 +88,14 @@ impl TokenService {
         user_id: &str,
         role: Role,
         club: Option<String>,
+        sid: &str,
     ) -> Result<String, ApiError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
         let claims = Claims {
             sub: user_id.to_owned(),
             role,
             club,
+            sid: Some(sid.to_owned()),
             iat: now,
             exp: now + self.access_ttl.as_secs(),
         };
@@ -100,6 +115,19 @@ impl TokenService {
                     _ => ApiError::unauthorized("invalid access token"),
                 }
             })
+    }
+}
+
+impl TokenService {
+    /// The refresh token that replaces `parent`: unpredictable without the
+    /// server's key, and the same every time for the same parent.
+    pub fn successor(&self, parent: &str) -> String {
+        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(&self.rotation_key) {
+            Ok(m) => m,
+            Err(_) => return new_refresh_token(),
+        };
+        mac.update(parent.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 }
 
@@ -131,17 +159,18 @@ mod tests {
     fn round_trip() {
         let s = svc();
         let t = s
-            .issue_access("u1", Role::Staff, Some("AS_MONACO".into()))
+            .issue_access("u1", Role::Staff, Some("AS_MONACO".into()), "s1")
             .unwrap();
         let c = s.verify_access(&t).unwrap();
         assert_eq!(c.sub, "u1");
         assert_eq!(c.role, Role::Staff);
         assert_eq!(c.club.as_deref(), Some("AS_MONACO"));
+        assert_eq!(c.sid.as_deref(), Some("s1"));
     }
 
     #[test]
     fn rejects_other_secret_and_alg_none() {
-        let t = svc().issue_access("u1", Role::Fan, None).unwrap();
+        let t = svc().issue_access("u1", Role::Fan, None, "s1").unwrap();
         let other = TokenService::new(
             b"another-secret-another-secret-xx",
             Duration::from_secs(900),
@@ -166,5 +195,9 @@ mod tests {
         assert_ne!(a, new_refresh_token());
         assert_eq!(hash_refresh_token(&a).len(), 64);
         assert_ne!(hash_refresh_token(&a), a);
+        let s = svc();
+        assert_eq!(s.successor(&a), s.successor(&a));
+        assert_ne!(s.successor(&a), s.successor(&s.successor(&a)));
+        assert_ne!(s.successor(&a), a);
     }
 }

@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod model;
 pub mod provider;
+pub mod purchase;
 pub mod routes;
 pub mod service;
 

@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::esim::model::*;
-use crate::esim::service;
+use crate::esim::{purchase, service};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
-use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::tickets::model::QrQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -75,15 +75,14 @@ async fn activate(
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<ActivateRequest>,
-) -> ApiResult<(StatusCode, Json<PurchaseResponse>)> {
-    let r = service::activate(
+) -> ApiResult<Answer> {
+    purchase::activate(
         &state,
         &user.id,
         body.plan_id.trim(),
-        key.as_ref().map(|k| k.0.0.as_str()),
+        key.as_ref().map(|k| &k.0),
     )
-    .await?;
-    Ok((StatusCode::CREATED, Json(r)))
+    .await
 }
 
 /// The most recent usable eSIM (v1.0); 404 when none.
@@ -149,17 +148,15 @@ async fn topup(
     key: Option<Extension<IdempotencyKey>>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ActivateRequest>,
-) -> ApiResult<Json<PurchaseResponse>> {
-    Ok(Json(
-        service::topup(
-            &state,
-            &user.id,
-            &id,
-            body.plan_id.trim(),
-            key.as_ref().map(|k| k.0.0.as_str()),
-        )
-        .await?,
-    ))
+) -> ApiResult<Answer> {
+    purchase::topup(
+        &state,
+        &user.id,
+        &id,
+        body.plan_id.trim(),
+        key.as_ref().map(|k| &k.0),
+    )
+    .await
 }
 
 /// Supplier usage webhook, signed `X-Esim-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.

@@ -4,18 +4,16 @@
 use sqlx::{AnyConnection, AssertSqlSafe, Row, any::AnyRow};
 
 use crate::app::AppState;
-use crate::db::{new_id, now_ms, rfc3339};
+use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::esim::model::*;
-use crate::esim::provider::{EsimError, ProfileOrder};
 use crate::notifications;
-use crate::wallet::ledger::{self, AccountKind, Operation, Posting};
 use crate::wallet::money::{Currency, format_minor};
-use crate::wallet::service::{amount_error, ledger_error};
+use crate::wallet::service::amount_error;
 
 const DAY_MS: i64 = 86_400_000;
 
-fn currency_of(code: &str) -> Currency {
+pub(crate) fn currency_of(code: &str) -> Currency {
     Currency::parse(code).unwrap_or(Currency::Eur)
 }
 
@@ -78,7 +76,7 @@ pub async fn plans(state: &AppState, q: &PlanQuery) -> ApiResult<Vec<Plan>> {
         .collect())
 }
 
-async fn load_plan(state: &AppState, id: &str) -> ApiResult<(Plan, i64)> {
+pub(crate) async fn load_plan(state: &AppState, id: &str) -> ApiResult<(Plan, i64)> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {PLAN_COLUMNS} FROM esim_plans WHERE id = $1"
     )))
@@ -139,12 +137,17 @@ fn esim_from_row(r: &AnyRow, now: i64) -> Result<Esim, sqlx::Error> {
 
 /// One of the fan's eSIMs; another fan's is 404.
 pub async fn esim(state: &AppState, user_id: &str, id: &str) -> ApiResult<Esim> {
+    esim_with(&mut *state.db.pool.acquire().await?, user_id, id).await
+}
+
+/// A fan's eSIM read through `conn` (inside a transaction that changed it).
+pub async fn esim_with(conn: &mut AnyConnection, user_id: &str, id: &str) -> ApiResult<Esim> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "{ESIM_SQL} WHERE e.id = $1 AND e.user_id = $2"
     )))
     .bind(id)
     .bind(user_id)
-    .fetch_optional(&state.db.pool)
+    .fetch_optional(conn)
     .await?
     .ok_or_else(|| ApiError::not_found("eSIM"))?;
     Ok(esim_from_row(&row, now_ms())?)
@@ -173,257 +176,13 @@ pub async fn active(state: &AppState, user_id: &str) -> ApiResult<Esim> {
         .ok_or_else(|| ApiError::not_found("usable eSIM"))
 }
 
-fn supplier(
+pub(crate) fn supplier(
     state: &AppState,
 ) -> ApiResult<std::sync::Arc<dyn crate::esim::provider::EsimProvider>> {
     state
         .esim
         .clone()
         .ok_or_else(|| ApiError::unavailable("eSIM sales are not enabled on this server"))
-}
-
-/// One payment between a fan and the eSIM supplier, either way.
-struct Charge<'a> {
-    user_id: &'a str,
-    supplier: &'a str,
-    amount: i64,
-    currency: Currency,
-    /// Ledger operation kind.
-    kind: &'static str,
-    esim_id: &'a str,
-    idempotency_key: Option<&'a str>,
-    refund: bool,
-}
-
-/// Posts the charge; returns the fan's balance after it.
-async fn pay(conn: &mut AnyConnection, c: Charge<'_>) -> ApiResult<i64> {
-    let Charge {
-        user_id,
-        supplier: supplier_name,
-        amount,
-        currency,
-        kind,
-        esim_id,
-        idempotency_key,
-        refund,
-    } = c;
-    let wallet = ledger::account_id(conn, AccountKind::User, user_id, currency).await?;
-    let supplier =
-        ledger::account_id(conn, AccountKind::EsimSupplier, supplier_name, currency).await?;
-    let (debit, credit) = if refund {
-        (supplier, wallet.clone())
-    } else {
-        (wallet.clone(), supplier)
-    };
-    let posted = ledger::post(
-        conn,
-        Operation {
-            kind,
-            user_id: Some(user_id),
-            idempotency_key,
-        },
-        vec![Posting {
-            debit,
-            credit,
-            amount,
-            currency,
-            kind: if refund { "refund" } else { "esim" },
-            reference: Some(("esim", esim_id.to_owned())),
-            note: None,
-            metadata: None,
-        }],
-    )
-    .await
-    .map_err(|e| ledger_error(e, currency))?;
-    Ok(posted.balances[&wallet])
-}
-
-/// Money first (a committed debit), then the supplier outside any database
-/// transaction, with a timeout; if it fails the fan is refunded through the
-/// ledger and the eSIM is `failed`. A crash between the two leaves a
-/// `provisioning` eSIM whose payment is visible, never a lost euro.
-pub async fn activate(
-    state: &AppState,
-    user_id: &str,
-    plan_id: &str,
-    idempotency_key: Option<&str>,
-) -> ApiResult<PurchaseResponse> {
-    let provider = supplier(state)?;
-    let (plan, price) = load_plan(state, plan_id).await?;
-    let currency = currency_of(&plan.currency);
-    let id = new_id();
-    let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO esims (id, user_id, plan_id, provider, status, data_total_mb, data_used_mb, validity_days,
-                            validity_starts, price, currency, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'provisioning', $5, 0, $6, $7, $8, $9, $10, $10)",
-    )
-    .bind(&id)
-    .bind(user_id)
-    .bind(&plan.id)
-    .bind(provider.name())
-    .bind(plan.data_mb)
-    .bind(plan.validity_days)
-    .bind(&plan.validity_starts)
-    .bind(price)
-    .bind(currency.code())
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-    let balance = pay(
-        tx.conn(),
-        Charge {
-            user_id,
-            supplier: provider.name(),
-            amount: price,
-            currency,
-            kind: "esim_purchase",
-            esim_id: &id,
-            idempotency_key,
-            refund: false,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-
-    // The supplier call and its compensation run in their own task: if the
-    // request is cancelled (client gone, request timeout), the fan is still
-    // either provisioned or refunded.
-    let task = tokio::spawn(provision(
-        state.clone(),
-        user_id.to_owned(),
-        id.clone(),
-        plan,
-        balance,
-    ));
-    task.await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("provisioning task: {e}")))?
-}
-
-async fn provision(
-    state: AppState,
-    user_id: String,
-    id: String,
-    plan: Plan,
-    balance: i64,
-) -> ApiResult<PurchaseResponse> {
-    let provider = supplier(&state)?;
-    let currency = currency_of(&plan.currency);
-    let now = now_ms();
-    let order = provider.order_profile(ProfileOrder {
-        esim_id: &id,
-        plan_id: &plan.id,
-        data_mb: plan.data_mb,
-        validity_days: plan.validity_days,
-    });
-    let outcome = match tokio::time::timeout(state.config.esim_provider_timeout, order).await {
-        Ok(r) => r,
-        Err(_) => Err(EsimError::Timeout),
-    };
-    match outcome {
-        Ok(profile) => {
-            let expires =
-                (plan.validity_starts == "purchase").then_some(now + plan.validity_days * DAY_MS);
-            let mut tx = state.db.begin_write().await?;
-            sqlx::query(
-                "UPDATE esims SET status = 'ready', iccid = $2, matching_id = $3, smdp_address = $4,
-                        activation_code = $5, expires_at = $6, updated_at = $7
-                 WHERE id = $1 AND status = 'provisioning'",
-            )
-            .bind(&id)
-            .bind(&profile.iccid)
-            .bind(&profile.matching_id)
-            .bind(&profile.smdp_address)
-            .bind(&profile.activation_code)
-            .bind(expires)
-            .bind(now_ms())
-            .execute(tx.conn())
-            .await?;
-            tx.commit().await?;
-            Ok(PurchaseResponse {
-                esim: esim(&state, &user_id, &id).await?,
-                new_balance: format_minor(balance, currency),
-                currency: currency.code().to_owned(),
-            })
-        }
-        Err(err) => {
-            tracing::warn!(esim = %id, error = %err, "eSIM provisioning failed; refunding");
-            let balance = match fail_and_refund(&state, &id).await? {
-                Some(b) => b,
-                None => {
-                    ledger::balance_of(&state.db.pool, AccountKind::User, &user_id, currency)
-                        .await?
-                }
-            };
-            Err(ApiError::new(
-                axum::http::StatusCode::BAD_GATEWAY,
-                "esim_provisioning_failed",
-                "the eSIM supplier could not provide a profile; your payment was refunded",
-            )
-            .with("esimId", id)
-            .with("newBalance", format_minor(balance, currency)))
-        }
-    }
-}
-
-/// Marks a `provisioning` eSIM failed and refunds its price through the
-/// ledger, at most once (conditional update). Returns the fan's new balance,
-/// or None when it was no longer provisioning.
-async fn fail_and_refund(state: &AppState, esim_id: &str) -> ApiResult<Option<i64>> {
-    let mut tx = state.db.begin_write().await?;
-    let row = sqlx::query(
-        "UPDATE esims SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'provisioning'
-         RETURNING user_id, provider, price, currency",
-    )
-    .bind(esim_id)
-    .bind(now_ms())
-    .fetch_optional(tx.conn())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let user_id: String = row.try_get("user_id")?;
-    let provider: String = row.try_get("provider")?;
-    let balance = pay(
-        tx.conn(),
-        Charge {
-            user_id: &user_id,
-            supplier: &provider,
-            amount: row.try_get("price")?,
-            currency: currency_of(&row.try_get::<String, _>("currency")?),
-            kind: "esim_refund",
-            esim_id,
-            idempotency_key: None,
-            refund: true,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Some(balance))
-}
-
-/// Refunds purchases left in `provisioning` longer than `older_than` — the
-/// process died between taking the money and hearing from the supplier.
-pub async fn refund_stuck_provisioning(
-    state: &AppState,
-    older_than: std::time::Duration,
-) -> ApiResult<usize> {
-    let cutoff = now_ms() - older_than.as_millis() as i64;
-    let ids: Vec<String> =
-        sqlx::query("SELECT id FROM esims WHERE status = 'provisioning' AND created_at <= $1")
-            .bind(cutoff)
-            .fetch_all(&state.db.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-    let mut refunded = 0;
-    for id in ids {
-        if fail_and_refund(state, &id).await?.is_some() {
-            tracing::warn!(esim = %id, "stuck eSIM purchase refunded");
-            refunded += 1;
-        }
-    }
-    Ok(refunded)
 }
 
 pub async fn activation_code(
@@ -445,132 +204,6 @@ pub async fn activation_code(
             format!("this eSIM is {}", e.status),
         )),
     }
-}
-
-/// Adds a compatible plan's data and days to an eSIM, paid like a purchase.
-pub async fn topup(
-    state: &AppState,
-    user_id: &str,
-    id: &str,
-    plan_id: &str,
-    idempotency_key: Option<&str>,
-) -> ApiResult<PurchaseResponse> {
-    let provider = supplier(state)?;
-    let current = esim(state, user_id, id).await?;
-    let (plan, price) = load_plan(state, plan_id).await?;
-    if !plan.region.eq_ignore_ascii_case(&current.plan.region) {
-        return Err(ApiError::field(
-            "planId",
-            "incompatible_plan",
-            format!("top-ups must be {} plans", current.plan.region),
-        ));
-    }
-    if !matches!(current.status.as_str(), "ready" | "active" | "depleted") {
-        return Err(ApiError::conflict(
-            "not_topupable",
-            format!("a {} eSIM cannot be topped up", current.status),
-        ));
-    }
-    let iccid = current
-        .iccid
-        .clone()
-        .ok_or_else(|| ApiError::conflict("not_topupable", "no profile yet"))?;
-    let currency = currency_of(&plan.currency);
-    let mut tx = state.db.begin_write().await?;
-    pay(
-        tx.conn(),
-        Charge {
-            user_id,
-            supplier: provider.name(),
-            amount: price,
-            currency,
-            kind: "esim_topup",
-            esim_id: id,
-            idempotency_key,
-            refund: false,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    // As for purchases: a cancelled request must not leave a charge without
-    // either the top-up or its refund.
-    let task = tokio::spawn(finish_topup(
-        state.clone(),
-        user_id.to_owned(),
-        id.to_owned(),
-        iccid,
-        plan,
-        price,
-    ));
-    task.await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("top-up task: {e}")))?
-}
-
-async fn finish_topup(
-    state: AppState,
-    user_id: String,
-    id: String,
-    iccid: String,
-    plan: Plan,
-    price: i64,
-) -> ApiResult<PurchaseResponse> {
-    let (state, user_id, id) = (&state, user_id.as_str(), id.as_str());
-    let provider = supplier(state)?;
-    let currency = currency_of(&plan.currency);
-    let done = tokio::time::timeout(
-        state.config.esim_provider_timeout,
-        provider.top_up(&iccid, plan.data_mb, plan.validity_days),
-    )
-    .await
-    .unwrap_or(Err(EsimError::Timeout));
-    let mut tx = state.db.begin_write().await?;
-    if let Err(err) = done {
-        tracing::warn!(esim = %id, error = %err, "eSIM top-up failed; refunding");
-        let balance = pay(
-            tx.conn(),
-            Charge {
-                user_id,
-                supplier: provider.name(),
-                amount: price,
-                currency,
-                kind: "esim_refund",
-                esim_id: id,
-                idempotency_key: None,
-                refund: true,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "esim_topup_failed",
-            "the eSIM supplier could not top up; your payment was refunded",
-        )
-        .with("newBalance", format_minor(balance, currency)));
-    }
-    // Unlimited stays unlimited; days extend the current expiry (if running).
-    sqlx::query(
-        "UPDATE esims SET data_total_mb = CASE WHEN data_total_mb IS NULL OR $2 IS NULL THEN NULL ELSE data_total_mb + $2 END,
-                validity_days = validity_days + $3,
-                expires_at = CASE WHEN expires_at IS NULL THEN NULL ELSE expires_at + $4 END,
-                status = CASE WHEN status = 'depleted' THEN 'active' ELSE status END,
-                notified_80 = 0, notified_100 = 0, updated_at = $5
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(plan.data_mb)
-    .bind(plan.validity_days)
-    .bind(plan.validity_days * DAY_MS)
-    .bind(now_ms())
-    .execute(tx.conn())
-    .await?;
-    let balance = ledger::balance_of(tx.conn(), AccountKind::User, user_id, currency).await?;
-    tx.commit().await?;
-    Ok(PurchaseResponse {
-        esim: esim(state, user_id, id).await?,
-        new_balance: format_minor(balance, currency),
-        currency: currency.code().to_owned(),
-    })
 }
 
 /// Applies a verified supplier event. Returns false for a duplicate delivery.

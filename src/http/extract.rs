@@ -26,22 +26,45 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-            if !ct.starts_with("application/json") && !ct.contains("+json") {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "the body must be JSON (Content-Type: application/json)",
-                ));
-            }
-        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|ct| ct.to_str().map(is_json_media_type).unwrap_or(false));
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(body_rejection)?;
+        // A body must say it is JSON; an empty one is left to `parse_json`.
+        if declared == Some(false) || (declared.is_none() && !bytes.is_empty()) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON (Content-Type: application/json)",
+            ));
+        }
         let value = parse_json::<T>(&bytes)?;
         value.validate()?;
         Ok(ApiJson(value))
+    }
+}
+
+/// `application/json` or a structured `+json` type (RFC 6839), with any
+/// parameters; nothing that merely starts or ends alike (`application/jsonx`).
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.strip_prefix("application/") {
+        Some("json") => true,
+        Some(subtype) => subtype.strip_suffix("+json").is_some_and(|base| {
+            !base.is_empty()
+                && base
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.".contains(&b))
+        }),
+        None => false,
     }
 }
 
@@ -81,6 +104,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "body",
             "invalid_characters",
             "strings must not contain NUL characters",
+        )]));
+    }
+    // Every request body of this API is an object: a struct must not be
+    // filled from an array's positions (`["x"]` renaming a user).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "invalid_type",
+            "the request body must be a JSON object",
         )]));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
@@ -222,6 +254,15 @@ where
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
         let claims: Claims = state.tokens.verify_access(token)?;
+        if claims
+            .sid
+            .as_deref()
+            .is_some_and(|sid| state.revoked.is_revoked(sid))
+        {
+            return Err(ApiError::unauthorized(
+                "this session has ended; sign in again",
+            ));
+        }
         Ok(AuthUser {
             id: claims.sub,
             role: claims.role,
@@ -260,5 +301,33 @@ where
             .map(|ci| ci.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
         Ok(ClientIp(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_media_type;
+
+    #[test]
+    fn json_media_types_are_exact() {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/problem+json",
+            "application/vnd.api+json",
+        ] {
+            assert!(is_json_media_type(ok), "{ok}");
+        }
+        for bad in [
+            "application/jsonx",
+            "application/json-seq",
+            "text/json",
+            "application/+json",
+            "application/x+jsonx",
+            "application/x-www-form-urlencoded",
+            "",
+        ] {
+            assert!(!is_json_media_type(bad), "{bad}");
+        }
     }
 }

@@ -38,6 +38,12 @@ pub const RETENTION_MS: i64 = 48 * 3600 * 1000;
 /// with its process; a retry may take it over (the ledger's unique key still
 /// prevents a second posting).
 const LEASE_MS: i64 = 120 * 1000;
+/// A reservation whose owning process has not beaten its heartbeat for this
+/// long is taken over at once: a `kill -9` must not block retries for the
+/// whole lease. Well above [`HEARTBEAT_EVERY`], so a busy process is never
+/// mistaken for a dead one.
+pub const OWNER_DEAD_AFTER_MS: i64 = 10 * 1000;
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 const MAX_STORED_RESPONSE: usize = 256 * 1024;
 
 /// The validated key of the current request (and the fingerprint of the
@@ -85,8 +91,14 @@ pub async fn committed_layer(
 }
 
 async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Response {
-    let Some(raw) = req.headers().get(HEADER) else {
+    let Some(raw) = req.headers().get(HEADER).cloned() else {
         return next.run(req).await;
+    };
+    let (mut parts, body) = req.into_parts();
+    // Keys are per user, and who is asking is checked before anything else:
+    // without a valid token the handler answers 401 itself.
+    let Ok(user) = AuthUser::from_request_parts(&mut parts, &state).await else {
+        return next.run(Request::from_parts(parts, body)).await;
     };
     let key = match raw.to_str() {
         Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x21..=0x7e).contains(&b)) => {
@@ -100,11 +112,6 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
             )
             .into_response();
         }
-    };
-    let (mut parts, body) = req.into_parts();
-    // Keys are per user; without a valid token the handler answers 401 itself.
-    let Ok(user) = AuthUser::from_request_parts(&mut parts, &state).await else {
-        return next.run(Request::from_parts(parts, body)).await;
     };
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return ApiError::new(
@@ -123,7 +130,7 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
     let found = if committed {
         Ok(Reservation::Acquired)
     } else {
-        reserve(&state.db, &user.id, &key, &fingerprint).await
+        reserve(&state.db, &state.instance, &user.id, &key, &fingerprint).await
     };
     match found {
         Err(e) => return ApiError::from(e).into_response(),
@@ -159,6 +166,14 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
             return ApiError::Internal(anyhow::anyhow!("response body unreadable")).into_response();
         }
     };
+    // A handler that found the key's work still running elsewhere says so
+    // as the layer would: not an answer to keep.
+    if status == StatusCode::CONFLICT && problem_code(&body).as_deref() == Some(IN_FLIGHT) {
+        if !committed && let Err(e) = release(&state.db, &user.id, &key).await {
+            tracing::error!(error = %e, "idempotency: release failed");
+        }
+        return Response::from_parts(rparts, Body::from(body));
+    }
     let content_type = rparts
         .headers
         .get(header::CONTENT_TYPE)
@@ -218,6 +233,8 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
 /// The problem `code` a handler answers when its key turned out to be
 /// answered already by another request (see [`committed_layer`]).
 pub const ANSWERED: &str = "already_processed";
+/// The problem `code` of a duplicate that arrived while the first was running.
+pub const IN_FLIGHT: &str = "idempotency_request_in_flight";
 
 fn problem_code(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -234,7 +251,7 @@ fn reused() -> Response {
 
 fn in_flight() -> Response {
     ApiError::conflict(
-        "idempotency_request_in_flight",
+        IN_FLIGHT,
         "a request with this Idempotency-Key is still being processed; retry shortly",
     )
     .into_response()
@@ -273,6 +290,7 @@ struct AnswerStored;
 /// bookkeeping write after the response.
 pub struct Answer {
     status: StatusCode,
+    content_type: &'static str,
     body: String,
     stored: bool,
 }
@@ -310,6 +328,41 @@ impl Answer {
         }
         Ok(Answer {
             status,
+            content_type: JSON,
+            body,
+            stored: key.is_some(),
+        })
+    }
+
+    /// A final refusal that follows committed work (a purchase refunded
+    /// because the supplier failed), stored like an answer: a retry replays
+    /// it instead of meeting the ledger's unique key.
+    pub async fn store_problem(
+        conn: &mut AnyConnection,
+        user: &str,
+        key: Option<&IdempotencyKey>,
+        problem: ApiError,
+    ) -> Result<Answer, ApiError> {
+        let status = problem.status();
+        let body = to_bytes(problem.into_response().into_body(), MAX_STORED_RESPONSE)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("problem unreadable: {e}")))?;
+        let body = String::from_utf8_lossy(&body).into_owned();
+        if let Some(IdempotencyKey(key, fingerprint)) = key {
+            write_answer(
+                conn,
+                user,
+                key,
+                fingerprint,
+                status.as_u16(),
+                Some(PROBLEM),
+                &body,
+            )
+            .await?;
+        }
+        Ok(Answer {
+            status,
+            content_type: PROBLEM,
             body,
             stored: key.is_some(),
         })
@@ -317,12 +370,16 @@ impl Answer {
 }
 
 const JSON: &str = "application/json";
+const PROBLEM: &str = "application/problem+json";
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let mut resp = (
             self.status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(self.content_type),
+            )],
             self.body,
         )
             .into_response();
@@ -350,6 +407,7 @@ fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
 
 async fn reserve(
     db: &Db,
+    instance: &str,
     user: &str,
     key: &str,
     fingerprint: &str,
@@ -357,13 +415,14 @@ async fn reserve(
     let now = now_ms();
     let mut tx = db.bookkeeping().await?;
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, created_at)
-         VALUES ($1, $2, $3, 'in_flight', $4) ON CONFLICT (user_id, idem_key) DO NOTHING",
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, created_at, owner)
+         VALUES ($1, $2, $3, 'in_flight', $4, $5) ON CONFLICT (user_id, idem_key) DO NOTHING",
     )
     .bind(user)
     .bind(key)
     .bind(fingerprint)
     .bind(now)
+    .bind(instance)
     .execute(tx.conn())
     .await?
     .rows_affected();
@@ -378,22 +437,33 @@ async fn reserve(
         Reservation::InFlight => {}
         other => return Ok(other),
     }
+    // Taken over in one conditional statement, so of several retries racing
+    // for a dead reservation exactly one wins: when the lease ran out, or at
+    // once when the process that holds it stopped beating.
     let created: i64 = row.try_get("created_at")?;
-    if created < now - LEASE_MS {
-        let taken = sqlx::query(
-            "UPDATE idempotency_keys SET created_at = $3
-             WHERE user_id = $1 AND idem_key = $2 AND state = 'in_flight' AND created_at = $4",
-        )
-        .bind(user)
-        .bind(key)
-        .bind(now)
-        .bind(created)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if taken == 1 {
-            return Ok(Reservation::Acquired);
-        }
+    let taken = sqlx::query(
+        "UPDATE idempotency_keys SET created_at = $3, owner = $5
+         WHERE user_id = $1 AND idem_key = $2 AND state = 'in_flight' AND created_at = $4
+           AND ($4 < $6 OR (owner IS NOT NULL AND owner <> $5 AND NOT EXISTS (
+                 SELECT 1 FROM server_instances s
+                 WHERE s.id = idempotency_keys.owner AND s.heartbeat_at >= $7)))",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(now)
+    .bind(created)
+    .bind(instance)
+    .bind(now - LEASE_MS)
+    .bind(now - OWNER_DEAD_AFTER_MS)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if taken == 1 {
+        tracing::warn!(
+            key,
+            "idempotency: took over the reservation of a dead request"
+        );
+        return Ok(Reservation::Acquired);
     }
     Ok(Reservation::InFlight)
 }

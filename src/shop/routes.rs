@@ -8,16 +8,18 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
-use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::shop::model::*;
 use crate::shop::service;
 use crate::wallet::model::ListQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
+    // Checkout and cancel are each one transaction that stores its own
+    // answer with the money.
     let money_moving = OpenApiRouter::new()
         .routes(routes!(checkout))
         .routes(routes!(cancel_order))
-        .route_layer(from_fn(idempotency::layer));
+        .route_layer(from_fn(idempotency::committed_layer));
     OpenApiRouter::new()
         .routes(routes!(products))
         .routes(routes!(product))
@@ -129,15 +131,14 @@ async fn checkout(
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<CheckoutRequest>,
-) -> ApiResult<(StatusCode, Json<CheckoutResponse>)> {
-    let resp = service::checkout(
+) -> ApiResult<Answer> {
+    service::checkout(
         &state,
         &user.id,
         body.total.as_ref(),
-        key.as_ref().map(|k| k.0.0.as_str()),
+        key.as_ref().map(|k| &k.0),
     )
-    .await?;
-    Ok((StatusCode::CREATED, Json(resp)))
+    .await
 }
 
 /// My orders, newest first.
@@ -174,10 +175,8 @@ async fn cancel_order(
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<CheckoutResponse>> {
-    Ok(Json(
-        service::cancel(&state, &user.id, &id, key.as_ref().map(|k| k.0.0.as_str())).await?,
-    ))
+) -> ApiResult<Answer> {
+    service::cancel(&state, &user.id, &id, key.as_ref().map(|k| &k.0)).await
 }
 
 /// Create a product (staff of its club, admins).

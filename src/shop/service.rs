@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::StatusCode;
 use sqlx::{AnyConnection, AssertSqlSafe, Row, any::AnyRow};
 
 use crate::app::AppState;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult, constraint_violation};
 use crate::http::extract::AuthUser;
+use crate::http::idempotency::{Answer, IdempotencyKey};
 use crate::shop::model::*;
 use crate::wallet::ledger::{self, AccountKind, Operation};
 use crate::wallet::money::{Currency, format_minor};
@@ -335,10 +337,7 @@ pub async fn remove_cart_item(state: &AppState, user_id: &str, item_id: &str) ->
 
 const ORDER_SQL: &str = "SELECT id, status, total, currency, created_at, updated_at FROM orders";
 
-async fn orders_with_lines(
-    conn: impl sqlx::Executor<'_, Database = sqlx::Any> + Copy,
-    rows: Vec<AnyRow>,
-) -> ApiResult<Vec<Order>> {
+async fn orders_with_lines(conn: &mut AnyConnection, rows: Vec<AnyRow>) -> ApiResult<Vec<Order>> {
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let id: String = r.try_get("id")?;
@@ -348,7 +347,7 @@ async fn orders_with_lines(
              WHERE order_id = $1 ORDER BY line_no",
         )
         .bind(&id)
-        .fetch_all(conn)
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|l| {
@@ -379,16 +378,13 @@ async fn orders_with_lines(
     Ok(out)
 }
 
-async fn load_order(
-    conn: impl sqlx::Executor<'_, Database = sqlx::Any> + Copy,
-    id: &str,
-) -> ApiResult<Option<(Order, String)>> {
+async fn load_order(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<(Order, String)>> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT user_id, {} WHERE id = $1",
         &ORDER_SQL[7..]
     )))
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let owner: String = row.try_get("user_id")?;
@@ -401,8 +397,9 @@ pub async fn checkout(
     state: &AppState,
     user_id: &str,
     guard: Option<&crate::wallet::money::AmountInput>,
-    idempotency_key: Option<&str>,
-) -> ApiResult<CheckoutResponse> {
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Answer> {
+    let idempotency_key = key.map(|k| k.0.as_str());
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
     let lines = cart_lines(tx.conn(), user_id).await?;
@@ -535,15 +532,17 @@ pub async fn checkout(
         .bind(user_id)
         .execute(tx.conn())
         .await?;
-    tx.commit().await?;
-    let (order, _) = load_order(&state.db.pool, &order_id)
+    let (order, _) = load_order(tx.conn(), &order_id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("order vanished")))?;
-    Ok(CheckoutResponse {
+    let resp = CheckoutResponse {
         order,
         new_balance: format_minor(posted.balances[&buyer], currency),
         currency: currency.code().to_owned(),
-    })
+    };
+    let answer = Answer::store(tx.conn(), user_id, key, StatusCode::CREATED, &resp).await?;
+    tx.commit().await?;
+    Ok(answer)
 }
 
 pub async fn my_orders(
@@ -566,7 +565,7 @@ pub async fn my_orders(
     .bind(offset)
     .fetch_all(&state.db.pool)
     .await?;
-    let mut orders = orders_with_lines(&state.db.pool, rows).await?;
+    let mut orders = orders_with_lines(&mut *state.db.pool.acquire().await?, rows).await?;
     let next_cursor = crate::http::validate::next_page(&mut orders, limit, |o| o.id.clone());
     Ok(OrderList {
         orders,
@@ -575,7 +574,7 @@ pub async fn my_orders(
 }
 
 pub async fn order(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<Order> {
-    match load_order(&state.db.pool, id).await? {
+    match load_order(&mut *state.db.pool.acquire().await?, id).await? {
         Some((o, owner)) if owner == user.id || user.is_admin() => Ok(o),
         _ => Err(ApiError::not_found("order")),
     }
@@ -587,8 +586,9 @@ pub async fn cancel(
     state: &AppState,
     user_id: &str,
     id: &str,
-    idempotency_key: Option<&str>,
-) -> ApiResult<CheckoutResponse> {
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Answer> {
+    let idempotency_key = key.map(|k| k.0.as_str());
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
     let row = sqlx::query(
@@ -602,7 +602,7 @@ pub async fn cancel(
     .await?;
     let Some(row) = row else {
         drop(tx);
-        return match load_order(&state.db.pool, id).await? {
+        return match load_order(&mut *state.db.pool.acquire().await?, id).await? {
             Some((o, owner)) if owner == user_id => Err(ApiError::conflict(
                 "not_cancellable",
                 format!("a {} order cannot be cancelled", o.status),
@@ -656,15 +656,17 @@ pub async fn cancel(
     )
     .await
     .map_err(|e| ledger_error(e, currency))?;
-    tx.commit().await?;
-    let (order, _) = load_order(&state.db.pool, id)
+    let (order, _) = load_order(tx.conn(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;
-    Ok(CheckoutResponse {
+    let resp = CheckoutResponse {
         order,
         new_balance: format_minor(posted.balances[&buyer], currency),
         currency: currency.code().to_owned(),
-    })
+    };
+    let answer = Answer::store(tx.conn(), user_id, key, StatusCode::OK, &resp).await?;
+    tx.commit().await?;
+    Ok(answer)
 }
 
 /// Staff of a club with lines in the order (or an admin) move it along:
@@ -707,7 +709,7 @@ pub async fn set_status(
             .await?
             .rows_affected();
     tx.commit().await?;
-    let (order, _) = load_order(&state.db.pool, id)
+    let (order, _) = load_order(&mut *state.db.pool.acquire().await?, id)
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;
     if n == 0 {

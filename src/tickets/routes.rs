@@ -15,14 +15,13 @@ use crate::tickets::model::*;
 use crate::tickets::service::{self, PurchaseInput, Scan};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    // A purchase is one transaction that stores its own answer.
+    // A purchase, a transfer and a refund are each one transaction that
+    // stores its own answer.
     let purchases = OpenApiRouter::new()
         .routes(routes!(purchase))
-        .route_layer(from_fn(idempotency::committed_layer));
-    let money_moving = OpenApiRouter::new()
         .routes(routes!(transfer))
         .routes(routes!(refund))
-        .route_layer(from_fn(idempotency::layer));
+        .route_layer(from_fn(idempotency::committed_layer));
     OpenApiRouter::new()
         .routes(routes!(events))
         .routes(routes!(event))
@@ -35,7 +34,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(checkin))
         .routes(routes!(checkin_batch))
         .merge(purchases)
-        .merge(money_moving)
 }
 
 pub fn keys_router() -> OpenApiRouter<AppState> {
@@ -199,19 +197,19 @@ async fn provenance(
 async fn transfer(
     State(state): State<AppState>,
     user: AuthUser,
+    key: Option<Extension<IdempotencyKey>>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TransferRequest>,
-) -> ApiResult<Json<TicketResponse>> {
-    Ok(Json(TicketResponse {
-        ticket: service::transfer(
-            &state,
-            &user,
-            &id,
-            body.recipient_id.as_deref(),
-            body.recipient_email.as_deref(),
-        )
-        .await?,
-    }))
+) -> ApiResult<Answer> {
+    service::transfer(
+        &state,
+        &user,
+        &id,
+        body.recipient_id.as_deref(),
+        body.recipient_email.as_deref(),
+        key.as_ref().map(|k| &k.0),
+    )
+    .await
 }
 
 /// Refund before the cut-off: the money comes back and the seat is freed.
@@ -225,10 +223,8 @@ async fn refund(
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<RefundResponse>> {
-    Ok(Json(
-        service::refund(&state, &user, &id, key.as_ref().map(|k| k.0.0.as_str())).await?,
-    ))
+) -> ApiResult<Answer> {
+    service::refund(&state, &user, &id, key.as_ref().map(|k| &k.0)).await
 }
 
 /// Scan a ticket at the gate (staff of the home club).

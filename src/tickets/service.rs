@@ -983,7 +983,8 @@ pub async fn transfer(
     ticket_id: &str,
     recipient_id: Option<&str>,
     recipient_email: Option<&str>,
-) -> ApiResult<Ticket> {
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Answer> {
     let t = own_ticket(state, user, ticket_id).await?;
     if t.owner_id != user.id {
         return Err(ApiError::not_found("ticket"));
@@ -1068,20 +1069,29 @@ pub async fn transfer(
         Some(serde_json::json!({"ticketId": ticket_id})),
     )
     .await?;
-    tx.commit().await?;
-    notifications::publish(state, &to, &note);
-    let after = load_ticket(&state.db.pool, &state.signer, ticket_id, false)
+    let after = load_ticket(tx.conn(), &state.signer, ticket_id, false)
         .await?
         .ok_or_else(|| ApiError::not_found("ticket"))?;
-    Ok(after.view)
+    let answer = Answer::store(
+        tx.conn(),
+        &user.id,
+        key,
+        StatusCode::OK,
+        &TicketResponse { ticket: after.view },
+    )
+    .await?;
+    tx.commit().await?;
+    notifications::publish(state, &to, &note);
+    Ok(answer)
 }
 
 pub async fn refund(
     state: &AppState,
     user: &AuthUser,
     ticket_id: &str,
-    idempotency_key: Option<&str>,
-) -> ApiResult<RefundResponse> {
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Answer> {
+    let idempotency_key = key.map(|k| k.0.as_str());
     let t = own_ticket(state, user, ticket_id).await?;
     if t.owner_id != user.id {
         return Err(ApiError::not_found("ticket"));
@@ -1171,16 +1181,18 @@ pub async fn refund(
         },
     )
     .await?;
-    tx.commit().await?;
-    let after = load_ticket(&state.db.pool, &state.signer, ticket_id, false)
+    let after = load_ticket(tx.conn(), &state.signer, ticket_id, false)
         .await?
         .ok_or_else(|| ApiError::not_found("ticket"))?;
-    Ok(RefundResponse {
+    let resp = RefundResponse {
         ticket: after.view,
         refunded: format_minor(t.price_minor, currency),
         new_balance: format_minor(posted.balances[&buyer_account], currency),
         currency: currency.code().to_owned(),
-    })
+    };
+    let answer = Answer::store(tx.conn(), &user.id, key, StatusCode::OK, &resp).await?;
+    tx.commit().await?;
+    Ok(answer)
 }
 
 pub async fn metadata(state: &AppState, ticket_id: &str) -> ApiResult<NftMetadata> {

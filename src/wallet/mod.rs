@@ -4,6 +4,7 @@
 pub mod ledger;
 pub mod model;
 pub mod money;
+pub mod payments;
 pub mod provider;
 pub mod routes;
 pub mod sales;

@@ -166,8 +166,12 @@ pub struct Payment {
     pub method: String,
     pub amount: String,
     pub currency: String,
-    /// `pending`, `succeeded`, `failed`.
+    /// `pending` (a declined attempt keeps it pending: the fan may retry on
+    /// the same intent), `succeeded`, `failed` (canceled or expired).
     pub status: String,
+    /// Why the last attempt failed, or why the payment ended (`canceled`,
+    /// `expired`, a card decline code).
+    pub failure_reason: Option<String>,
     pub payment_intent: Option<PaymentIntent>,
     pub created_at: String,
 }
@@ -185,7 +189,38 @@ pub struct DepositResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct WebhookAck {
     pub received: bool,
     pub duplicate: bool,
+    /// The event could not be applied; it waits in the admins' dead-letter list.
+    pub dead_lettered: bool,
+}
+
+/// A provider event that could not be applied.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    pub id: String,
+    pub provider: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// `unknown_payment`, `amount_mismatch`.
+    pub reason: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub resolved_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterList {
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentResponse {
+    pub payment: Payment,
 }

@@ -42,6 +42,11 @@ pub trait PaymentProvider: Send + Sync {
         &'a self,
         req: DepositRequest<'a>,
     ) -> BoxFuture<'a, Result<ProviderOutcome, ProviderError>>;
+    /// Asks the provider to give up a payment that will not be completed
+    /// (an expired deposit); nothing to do for one that settles at once.
+    fn cancel<'a>(&'a self, _provider_ref: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Settles at once. Development and demos only (config refuses it in production).
@@ -116,6 +121,26 @@ impl PaymentProvider for StripeProvider {
                 provider_ref: intent.id,
                 client_secret: intent.client_secret,
             })
+        })
+    }
+
+    fn cancel<'a>(&'a self, provider_ref: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let resp = self
+                .http
+                .post(format!(
+                    "{}/v1/payment_intents/{provider_ref}/cancel",
+                    self.api_base
+                ))
+                .bearer_auth(&self.secret_key)
+                .form(&[("cancellation_reason", "abandoned")])
+                .send()
+                .await
+                .map_err(|e| ProviderError(format!("stripe unreachable: {e}")))?;
+            if !resp.status().is_success() {
+                return Err(ProviderError(format!("stripe answered {}", resp.status())));
+            }
+            Ok(())
         })
     }
 }

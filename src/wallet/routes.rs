@@ -1,6 +1,6 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::middleware::from_fn;
 use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
@@ -11,8 +11,9 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::wallet::model::*;
+use crate::wallet::payments::{self, DepositInput, EventOutcome};
 use crate::wallet::provider::verify_stripe_signature;
-use crate::wallet::service::{self, DepositInput, SendInput};
+use crate::wallet::service::{self, SendInput};
 use crate::wallet::verify::{VerifyReport, verify};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(balance))
         .routes(routes!(transactions))
         .routes(routes!(transaction))
+        .routes(routes!(payment))
         .merge(transfers)
         .merge(deposits)
 }
@@ -37,7 +39,10 @@ pub fn payments_router() -> OpenApiRouter<AppState> {
 }
 
 pub fn admin_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ledger_verify))
+    OpenApiRouter::new()
+        .routes(routes!(ledger_verify))
+        .routes(routes!(dead_letters))
+        .routes(routes!(replay_dead_letter))
 }
 
 /// My balance: the primary account and every currency held.
@@ -136,8 +141,8 @@ async fn deposit(
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<DepositRequest>,
-) -> ApiResult<(StatusCode, Json<DepositResponse>)> {
-    let (completed, resp) = service::deposit(
+) -> ApiResult<Answer> {
+    payments::deposit(
         &state,
         &user.id,
         DepositInput {
@@ -145,18 +150,32 @@ async fn deposit(
             method: body.method,
             currency: body.currency,
         },
-        key.as_ref().map(|k| k.0.0.as_str()),
+        key.as_ref().map(|k| &k.0),
     )
-    .await?;
-    let status = if completed {
-        StatusCode::CREATED
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok((status, Json(resp)))
+    .await
 }
 
-/// Stripe webhook: `payment_intent.succeeded` credits the wallet once.
+/// One of my deposits, as its provider last reported it.
+#[utoipa::path(get, path = "/payments/{id}", tag = "wallet",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = PaymentResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn payment(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PaymentResponse>> {
+    Ok(Json(PaymentResponse {
+        payment: payments::payment(&state, &user.id, &id).await?,
+    }))
+}
+
+/// Stripe webhook. `payment_intent.succeeded` credits the wallet once, even
+/// after a failed attempt; `payment_failed` is an attempt (the payment stays
+/// pending); `canceled` ends it. An event that cannot be applied is answered
+/// 200 and kept in the admins' dead-letter list.
 #[utoipa::path(post, path = "/webhooks/stripe", tag = "payments",
     request_body(content = Object, description = "a Stripe event, signed in `Stripe-Signature`"),
     params(("Stripe-Signature" = String, Header)),
@@ -183,10 +202,12 @@ async fn stripe_webhook(
         .map_err(|e| ApiError::bad_request("invalid_signature", e.to_string()))?;
     let event: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("malformed_json", "the event is not JSON"))?;
-    let fresh = service::stripe_event(&state, &event).await?;
+    let payload = String::from_utf8_lossy(&body);
+    let outcome = payments::stripe_event(&state, &event, &payload).await?;
     Ok(Json(WebhookAck {
         received: true,
-        duplicate: !fresh,
+        duplicate: outcome == EventOutcome::Duplicate,
+        dead_lettered: matches!(outcome, EventOutcome::DeadLettered(_)),
     }))
 }
 
@@ -202,4 +223,49 @@ async fn ledger_verify(
 ) -> ApiResult<Json<VerifyReport>> {
     user.require_admin()?;
     Ok(Json(verify(&state.db).await?))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct DeadLetterQuery {
+    /// Also list the ones already replayed.
+    #[serde(default)]
+    include_resolved: bool,
+}
+
+impl crate::http::validate::Validate for DeadLetterQuery {}
+
+/// Provider events that could not be applied (admins).
+#[utoipa::path(get, path = "/payments/dead-letters", tag = "admin",
+    security(("bearerAuth" = [])), params(DeadLetterQuery),
+    responses((status = 200, body = DeadLetterList),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn dead_letters(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<DeadLetterQuery>,
+) -> ApiResult<Json<DeadLetterList>> {
+    user.require_admin()?;
+    Ok(Json(DeadLetterList {
+        dead_letters: payments::dead_letters(&state, q.include_resolved).await?,
+    }))
+}
+
+/// Apply a dead-lettered event again (admins): resolved when it applies.
+#[utoipa::path(post, path = "/payments/dead-letters/{id}/replay", tag = "admin",
+    security(("bearerAuth" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = DeadLetter),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`event_not_applicable`: still cannot be applied")))]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+async fn replay_dead_letter(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeadLetter>> {
+    user.require_admin()?;
+    Ok(Json(payments::replay_dead_letter(&state, &id).await?))
 }

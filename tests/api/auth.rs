@@ -15,6 +15,11 @@ both_engines!(
     accounts_survive_a_restart,
     demo_fan_can_log_in,
     login_and_register_are_rate_limited_per_address_and_account,
+    a_double_firing_client_keeps_its_session,
+    logout_ends_the_access_token_at_once,
+    password_change_ends_every_session,
+    admins_end_a_users_sessions,
+    a_session_ended_on_one_instance_ends_on_the_other,
 );
 
 async fn fan_registers_logs_in_and_reads_profile(engine: Engine) {
@@ -144,7 +149,11 @@ async fn login_gives_same_answer_for_unknown_email_and_wrong_password(engine: En
 }
 
 async fn refresh_rotates_and_reuse_revokes_the_family(engine: Engine) {
-    let app = spawn_app(engine).await;
+    // No grace window: any second use of a refresh token is a theft.
+    let app = spawn_with(engine, |v| {
+        v.insert("REFRESH_REUSE_GRACE_SECS".into(), "0".into());
+    })
+    .await;
     let fan = app.fan("Karim", "OM").await;
     let r1 = app
         .post("/api/auth/refresh")
@@ -166,9 +175,15 @@ async fn refresh_rotates_and_reuse_revokes_the_family(engine: Engine) {
         .send()
         .await
         .expect_problem(401, "unauthorized");
-    // ... so the whole family is gone, including the current token.
+    // ... so the whole family is gone, including the current token and the
+    // session's access token.
     app.post("/api/auth/refresh")
         .json(&json!({"refreshToken": second}))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    app.get("/api/auth/me")
+        .token(r1.body["token"].as_str().unwrap())
         .send()
         .await
         .expect_problem(401, "unauthorized");
@@ -454,5 +469,222 @@ async fn login_and_register_are_rate_limited_per_address_and_account(engine: Eng
         assert_eq!(statuses, vec![401, 401, 401, 429]);
         let ready = a.get("/api/health/ready").send().await.expect(200);
         assert_eq!(ready.body["checks"]["redis"], "ok");
+    }
+}
+
+async fn a_double_firing_client_keeps_its_session(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Twin Tabs", "PSG").await;
+    // Twenty refreshes with one token at once: one exchanges it, the others
+    // fall in the grace window and get the very same successor.
+    let mut calls = Vec::new();
+    for _ in 0..20 {
+        let (client, url, refresh) = (
+            app.client.clone(),
+            format!("{}/api/auth/refresh", app.base),
+            fan.refresh.clone(),
+        );
+        calls.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .json(&json!({"refreshToken": refresh}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (status, body)
+        }));
+    }
+    let mut successors = std::collections::HashSet::new();
+    let mut tokens = Vec::new();
+    for c in calls {
+        let (status, body) = c.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        successors.insert(body["refreshToken"].as_str().unwrap().to_owned());
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(successors.len(), 1, "one successor for all: {successors:?}");
+    for t in &tokens {
+        app.get("/api/auth/me").token(t).send().await.expect(200);
+    }
+    // The session goes on: the successor works, and it is the only one.
+    let next = successors.into_iter().next().unwrap();
+    app.post("/api/auth/refresh")
+        .json(&json!({"refreshToken": next}))
+        .send()
+        .await
+        .expect(200);
+}
+
+async fn logout_ends_the_access_token_at_once(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Leaving", "OL").await;
+    let other = app
+        .post("/api/auth/login")
+        .json(&json!({"email": fan.email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect(200);
+    app.get("/api/auth/me")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    app.post("/api/auth/logout")
+        .json(&json!({"refreshToken": fan.refresh}))
+        .send()
+        .await
+        .expect(204);
+    app.get("/api/auth/me")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    app.get("/api/wallet/balance")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    // Another device's session is another session.
+    app.get("/api/auth/me")
+        .token(other.body["token"].as_str().unwrap())
+        .send()
+        .await
+        .expect(200);
+    // Known after a restart too (loaded from the database).
+    let app = app.restart().await;
+    app.get("/api/auth/me")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+}
+
+async fn password_change_ends_every_session(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Careful", "OM").await;
+    let phone = app
+        .post("/api/auth/login")
+        .json(&json!({"email": fan.email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect(200);
+    let change = |current: &str, new: &str| {
+        app.post("/api/auth/password")
+            .token(&fan.token)
+            .json(&json!({"currentPassword": current, "newPassword": new}))
+    };
+    change("not my password", "a brand new secret")
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    change("correct horse battery", "short")
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    app.get("/api/auth/me")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    let fresh = change("correct horse battery", "a brand new secret")
+        .send()
+        .await
+        .expect(200);
+    for old in [&fan.token, phone.body["token"].as_str().unwrap()] {
+        app.get("/api/auth/me")
+            .token(old)
+            .send()
+            .await
+            .expect_problem(401, "unauthorized");
+    }
+    app.post("/api/auth/refresh")
+        .json(&json!({"refreshToken": phone.body["refreshToken"]}))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    app.get("/api/auth/me")
+        .token(fresh.body["token"].as_str().unwrap())
+        .send()
+        .await
+        .expect(200);
+    app.post("/api/auth/login")
+        .json(&json!({"email": fan.email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect(401);
+    app.post("/api/auth/login")
+        .json(&json!({"email": fan.email, "password": "a brand new secret"}))
+        .send()
+        .await
+        .expect(200);
+}
+
+async fn admins_end_a_users_sessions(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Suspicious", "PSG").await;
+    let admin = app.staff(None).await;
+    app.post(&format!("/api/admin/users/{}/sessions/revoke", fan.id))
+        .token(&fan.token)
+        .send()
+        .await
+        .expect_problem(403, "forbidden");
+    let r = app
+        .post(&format!("/api/admin/users/{}/sessions/revoke", fan.id))
+        .token(&admin.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r.body["revoked"], 1);
+    app.get("/api/auth/me")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    app.get("/api/auth/me")
+        .token(&admin.token)
+        .send()
+        .await
+        .expect(200);
+}
+
+async fn a_session_ended_on_one_instance_ends_on_the_other(engine: Engine) {
+    let Some(redis) = crate::helpers::redis_url() else {
+        eprintln!("TEST_REDIS_URL is not set: cross-instance revocation not tested");
+        return;
+    };
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let a = spawn_with(engine, |v| {
+        v.insert("REDIS_URL".into(), redis.clone());
+        v.insert("REDIS_PREFIX".into(), prefix.clone());
+    })
+    .await;
+    let b = a.sibling(|_| {}).await;
+    let fan = a.fan("Two Doors", "OL").await;
+    b.get("/api/auth/me")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    // Give B's subscription a moment to be in place, then log out on A.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    a.post("/api/auth/logout")
+        .json(&json!({"refreshToken": fan.refresh}))
+        .send()
+        .await
+        .expect(204);
+    // Through Redis, well before B's periodic re-read of the database (5 s).
+    let started = std::time::Instant::now();
+    loop {
+        let r = b.get("/api/auth/me").token(&fan.token).send().await;
+        if r.status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1500),
+            "B still accepts the token of a session ended on A"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -3,7 +3,11 @@ use serde_json::json;
 use crate::both_engines;
 use crate::helpers::{Engine, spawn_app};
 
-both_engines!(bad_inputs_get_problem_details_and_change_nothing);
+both_engines!(
+    bad_inputs_get_problem_details_and_change_nothing,
+    bodies_of_the_wrong_json_type_or_media_type_change_nothing,
+    who_is_asking_is_checked_before_anything_else,
+);
 
 async fn bad_inputs_get_problem_details_and_change_nothing(engine: Engine) {
     let app = spawn_app(engine).await;
@@ -150,4 +154,82 @@ async fn bad_inputs_get_problem_details_and_change_nothing(engine: Engine) {
         .await
         .expect(201);
     assert_eq!(r.body["user"]["name"], "Ngozi 🦁 Ọkàfọ̀");
+}
+
+async fn bodies_of_the_wrong_json_type_or_media_type_change_nothing(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Array Sender", "PSG").await;
+    // A struct filled from an array's positions once renamed a user.
+    for raw in [r#"["Renamed"]"#, "\"Renamed\"", "42", "null", "true"] {
+        app.patch("/api/auth/me")
+            .token(&fan.token)
+            .raw("application/json", raw)
+            .send()
+            .await
+            .expect_problem(422, "validation_failed");
+    }
+    let me = app
+        .get("/api/auth/me")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(me.body["user"]["name"], "Array Sender");
+    // Only JSON media types: nothing that merely looks alike.
+    for ct in [
+        "application/jsonx",
+        "application/json-seq",
+        "text/json",
+        "text/plain",
+    ] {
+        app.patch("/api/auth/me")
+            .token(&fan.token)
+            .raw(ct, r#"{"name":"Renamed"}"#)
+            .send()
+            .await
+            .expect_problem(415, "unsupported_media_type");
+    }
+    app.patch("/api/auth/me")
+        .token(&fan.token)
+        .raw("application/merge-patch+json", r#"{"name":"Patched"}"#)
+        .send()
+        .await
+        .expect(200);
+    app.patch("/api/auth/me")
+        .token(&fan.token)
+        .raw(
+            "Application/JSON; charset=utf-8",
+            r#"{"name":"Patched Again"}"#,
+        )
+        .send()
+        .await
+        .expect(200);
+}
+
+async fn who_is_asking_is_checked_before_anything_else(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let long = "k".repeat(300);
+    for key in ["", "has space", long.as_str()] {
+        app.post("/api/wallet/deposit")
+            .header("idempotency-key", key)
+            .json(&json!({"amount": "-1", "method": "nope"}))
+            .send()
+            .await
+            .expect_problem(401, "unauthorized");
+    }
+    app.post("/api/wallet/send")
+        .header("idempotency-key", "has space")
+        .json(&json!({"amount": "x"}))
+        .send()
+        .await
+        .expect_problem(401, "unauthorized");
+    // Signed in, the same key is refused for what it is.
+    let fan = app.fan("Keyholder", "OL").await;
+    app.post("/api/wallet/deposit")
+        .token(&fan.token)
+        .header("idempotency-key", "has space")
+        .json(&json!({"amount": "1.00", "method": "sandbox"}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
 }

@@ -367,6 +367,19 @@ impl TestApp {
         }
     }
 
+    /// Another instance of the server on the same database, as a load
+    /// balancer would run it beside this one (`configure` may change its
+    /// variables); the database stays this app's to clean up.
+    pub async fn sibling(&self, configure: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+        let mut vars = self.vars.clone();
+        configure(&mut vars);
+        let db = TestDb {
+            url: self.db.url.clone(),
+            cleanup: None,
+        };
+        start(db, vars).await
+    }
+
     /// Stops this server and starts a new one on the same database.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;

@@ -8,6 +8,7 @@ mod auth;
 mod errors;
 mod esim;
 mod ledger;
+mod payments;
 mod process;
 mod shop;
 mod system;

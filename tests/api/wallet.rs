@@ -1,7 +1,3 @@
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-use axum::routing::post;
 use serde_json::{Value, json};
 
 use crate::both_engines;
@@ -15,8 +11,7 @@ both_engines!(
     idempotent_retries_replay_without_charging_again,
     concurrent_duplicates_charge_once,
     deposit_limits_hold_under_concurrency,
-    stripe_deposit_is_pending_until_a_signed_webhook,
-    stripe_outage_charges_nothing,
+    a_dead_processs_reservation_does_not_block_retries,
     admins_verify_the_ledger_and_fans_cannot,
     currencies_are_kept_apart,
 );
@@ -533,204 +528,6 @@ async fn deposit_limits_hold_under_concurrency(engine: Engine) {
     verify_ok(&app).await;
 }
 
-/// A stand-in for Stripe's PaymentIntents API on a local port.
-struct FakeStripe {
-    base: String,
-    calls: Arc<AtomicUsize>,
-    failing: Arc<AtomicBool>,
-}
-
-async fn fake_stripe() -> FakeStripe {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let failing = Arc::new(AtomicBool::new(false));
-    let (c, f) = (calls.clone(), failing.clone());
-    let app = axum::Router::new().route(
-        "/v1/payment_intents",
-        post(move |headers: axum::http::HeaderMap, body: String| {
-            let (c, f) = (c.clone(), f.clone());
-            async move {
-                let n = c.fetch_add(1, Ordering::SeqCst);
-                assert_eq!(headers["authorization"], "Bearer sk_test_fake");
-                assert!(body.contains("metadata%5Bpayment_id%5D="), "{body}");
-                if f.load(Ordering::SeqCst) {
-                    return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "{}".to_owned());
-                }
-                (
-                    axum::http::StatusCode::OK,
-                    json!({"id": format!("pi_fake_{n}"), "client_secret": format!("pi_fake_{n}_secret_x"), "status": "requires_payment_method"}).to_string(),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    FakeStripe {
-        base: format!("http://{addr}"),
-        calls,
-        failing,
-    }
-}
-
-async fn stripe_app(engine: Engine, stripe: &FakeStripe) -> TestApp {
-    let base = stripe.base.clone();
-    spawn_with(engine, move |v| {
-        v.insert("PAYMENT_PROVIDERS".into(), "stripe,sandbox".into());
-        v.insert("STRIPE_SECRET_KEY".into(), "sk_test_fake".into());
-        v.insert("STRIPE_WEBHOOK_SECRET".into(), "whsec_test".into());
-        v.insert("STRIPE_API_BASE".into(), base);
-    })
-    .await
-}
-
-fn signed(event: &Value, secret: &str) -> (String, String) {
-    let body = event.to_string();
-    let t = time::OffsetDateTime::now_utc().unix_timestamp();
-    let header = paiecashfan::wallet::provider::stripe_signature_header(body.as_bytes(), secret, t);
-    (body, header)
-}
-
-async fn stripe_deposit_is_pending_until_a_signed_webhook(engine: Engine) {
-    let stripe = fake_stripe().await;
-    let app = stripe_app(engine, &stripe).await;
-    let fan = app.fan("Card Payer", "PSG").await;
-    let r = app
-        .post("/api/wallet/deposit")
-        .token(&fan.token)
-        .json(&json!({"amount": "25.00", "method": "card"}))
-        .send()
-        .await
-        .expect(202);
-    assert_eq!(r.body["status"], "pending");
-    assert_eq!(r.body["payment"]["provider"], "stripe");
-    let intent = r.body["payment"]["paymentIntent"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let payment_id = r.body["payment"]["id"].as_str().unwrap().to_owned();
-    assert!(r.body["payment"]["paymentIntent"]["clientSecret"].is_string());
-    assert_eq!(stripe.calls.load(Ordering::SeqCst), 1);
-    assert_eq!(
-        balance(&app, &fan).await,
-        "0.00",
-        "nothing until Stripe confirms"
-    );
-
-    let event = |id: &str, kind: &str, amount: i64| {
-        json!({"id": id, "type": kind, "data": {"object": {
-            "id": intent, "object": "payment_intent", "amount": amount, "amount_received": amount,
-            "currency": "eur", "metadata": {"payment_id": payment_id}}}})
-    };
-    let webhook = |body: String, sig: String| {
-        app.post("/api/payments/webhooks/stripe")
-            .header("stripe-signature", &sig)
-            .raw("application/json", body)
-    };
-    // Bad signatures change nothing.
-    let (body, _) = signed(
-        &event("evt_1", "payment_intent.succeeded", 2500),
-        "whsec_test",
-    );
-    let (_, wrong) = signed(
-        &event("evt_1", "payment_intent.succeeded", 2500),
-        "whsec_wrong",
-    );
-    webhook(body.clone(), wrong)
-        .send()
-        .await
-        .expect_problem(400, "invalid_signature");
-    webhook(body.clone(), "t=1,v1=00".into())
-        .send()
-        .await
-        .expect_problem(400, "invalid_signature");
-    let old = paiecashfan::wallet::provider::stripe_signature_header(
-        body.as_bytes(),
-        "whsec_test",
-        1_000_000,
-    );
-    webhook(body.clone(), old)
-        .send()
-        .await
-        .expect_problem(400, "invalid_signature");
-    assert_eq!(balance(&app, &fan).await, "0.00");
-
-    // A signed event with another amount is refused.
-    let (b, s) = signed(
-        &event("evt_bad", "payment_intent.succeeded", 99_999),
-        "whsec_test",
-    );
-    webhook(b, s).send().await.expect(422);
-    assert_eq!(balance(&app, &fan).await, "0.00");
-
-    let (b, s) = signed(
-        &event("evt_1", "payment_intent.succeeded", 2500),
-        "whsec_test",
-    );
-    let ok = webhook(b.clone(), s.clone()).send().await.expect(200);
-    assert_eq!(ok.body["duplicate"], false);
-    assert_eq!(balance(&app, &fan).await, "25.00");
-    // The same event again, and another event for the same intent: credited once.
-    let dup = webhook(b, s).send().await.expect(200);
-    assert_eq!(dup.body["duplicate"], true);
-    let (b, s) = signed(
-        &event("evt_2", "payment_intent.succeeded", 2500),
-        "whsec_test",
-    );
-    webhook(b, s).send().await.expect(200);
-    assert_eq!(balance(&app, &fan).await, "25.00");
-    let h = history(&app, &fan).await;
-    assert_eq!(h.len(), 1);
-    assert_eq!(h[0]["reference"]["id"], payment_id.as_str());
-    assert_eq!(h[0]["counterparty"]["type"], "provider");
-    let n = app
-        .get("/api/notifications")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(n.body["notifications"][0]["kind"], "wallet.deposit");
-    verify_ok(&app).await;
-}
-
-async fn stripe_outage_charges_nothing(engine: Engine) {
-    let stripe = fake_stripe().await;
-    stripe.failing.store(true, Ordering::SeqCst);
-    let base = stripe.base.clone();
-    let app = spawn_with(engine, move |v| {
-        v.insert("PAYMENT_PROVIDERS".into(), "stripe".into());
-        v.insert("STRIPE_SECRET_KEY".into(), "sk_test_fake".into());
-        v.insert("STRIPE_WEBHOOK_SECRET".into(), "whsec_test".into());
-        v.insert("STRIPE_API_BASE".into(), base);
-        v.insert("DEPOSIT_LIMITS".into(), "EUR:100:100".into());
-    })
-    .await;
-    let fan = app.fan("Unlucky", "PSG").await;
-    app.post("/api/wallet/deposit")
-        .token(&fan.token)
-        .json(&json!({"amount": "100.00", "method": "card"}))
-        .send()
-        .await
-        .expect_problem(502, "payment_provider_unavailable");
-    assert_eq!(balance(&app, &fan).await, "0.00");
-    // The failed attempt did not use up the daily allowance.
-    stripe.failing.store(false, Ordering::SeqCst);
-    app.post("/api/wallet/deposit")
-        .token(&fan.token)
-        .json(&json!({"amount": "100.00", "method": "card"}))
-        .send()
-        .await
-        .expect(202);
-    // The sandbox is off here.
-    app.post("/api/wallet/deposit")
-        .token(&fan.token)
-        .json(&json!({"amount": "1.00", "method": "sandbox"}))
-        .send()
-        .await
-        .expect_problem(422, "validation_failed");
-}
-
 async fn admins_verify_the_ledger_and_fans_cannot(engine: Engine) {
     let app = spawn_app(engine).await;
     let fan = app.fan("Curious", "PSG").await;
@@ -852,5 +649,63 @@ async fn currencies_are_kept_apart(engine: Engine) {
         balances.contains(&json!({"currency": "XOF", "balance": "1500"})),
         "{balances:?}"
     );
+    verify_ok(&app).await;
+}
+
+/// What a process that died mid-request leaves: its reservation of the key.
+/// The request's fingerprint is the server's own, taken from a twin request
+/// of another fan.
+async fn leave_reservation(app: &TestApp, fan: &Fan, key: &str, body: &Value, owner: &str) {
+    let twin = app.fan("Twin", "PSG").await;
+    app.post("/api/wallet/deposit")
+        .token(&twin.token)
+        .header("idempotency-key", "twin")
+        .json(body)
+        .send()
+        .await
+        .expect(201);
+    let mut conn = app.state.db.bookkeeping().await.unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, created_at, owner)
+         SELECT $1, $2, request_hash, 'in_flight', $3, $4 FROM idempotency_keys
+         WHERE user_id = $5 AND idem_key = 'twin'",
+    )
+    .bind(&fan.id)
+    .bind(key)
+    .bind(paiecashfan::db::now_ms())
+    .bind(owner)
+    .bind(&twin.id)
+    .execute(conn.conn())
+    .await
+    .unwrap();
+}
+
+async fn a_dead_processs_reservation_does_not_block_retries(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Unlucky Timing", "PSG").await;
+    let body = json!({"amount": "10.00", "method": "sandbox"});
+    let retry = |key: &'static str| {
+        app.post("/api/wallet/deposit")
+            .token(&fan.token)
+            .header("idempotency-key", key)
+            .json(&body)
+    };
+    // A live process (beating its heartbeat) is still working on its key:
+    // the retry is told so.
+    leave_reservation(&app, &fan, "k-live", &body, &app.state.instance).await;
+    retry("k-live")
+        .send()
+        .await
+        .expect_problem(409, "idempotency_request_in_flight");
+    // A process that died (no heartbeat) left one a second ago: the retry
+    // runs at once instead of waiting out the two-minute lease...
+    leave_reservation(&app, &fan, "k-dead", &body, "a-killed-process").await;
+    let first = retry("k-dead").send().await.expect(201);
+    assert_eq!(balance(&app, &fan).await, "10.00");
+    // ... and its answer, stored with the money, is the key's from now on.
+    let again = retry("k-dead").send().await.expect(201);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body, first.body);
+    assert_eq!(balance(&app, &fan).await, "10.00");
     verify_ok(&app).await;
 }
