@@ -30,12 +30,37 @@ pub fn admin_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(revoke_sessions))
 }
 
-/// Rate limits count per client address and per account, so neither spreading
-/// attempts over many accounts nor over many addresses gets around them.
+fn account_of(email: &str) -> String {
+    normalize_email(email).unwrap_or_else(|| email.trim().to_lowercase())
+}
+
+/// Registrations count per client address and per account, so neither
+/// spreading attempts over many accounts nor over many addresses gets
+/// around them.
 async fn limit_auth(state: &AppState, ip: &ClientIp, email: &str) -> ApiResult<()> {
     state.limiter.check(&format!("auth:ip:{}", ip.0)).await?;
-    let account = normalize_email(email).unwrap_or_else(|| email.trim().to_lowercase());
-    state.limiter.check(&format!("auth:acct:{account}")).await
+    state
+        .limiter
+        .check(&format!("auth:acct:{}", account_of(email)))
+        .await
+}
+
+/// Login attempts count per address (spraying many accounts), per account
+/// and address (guessing from one place), and per account over all the
+/// addresses it never signed in from (guessing from many places). The owner,
+/// at an address they signed in from before, is not counted against that
+/// last allowance: strangers' wrong guesses cannot lock them out.
+async fn limit_login(state: &AppState, ip: &ClientIp, email: &str) -> ApiResult<()> {
+    let account = account_of(email);
+    state.limiter.check(&format!("auth:ip:{}", ip.0)).await?;
+    state
+        .limiter
+        .check(&format!("auth:acct-ip:{account}:{}", ip.0))
+        .await?;
+    if !service::known_address(state, &account, &ip.0.to_string()).await? {
+        state.limiter.check(&format!("auth:acct:{account}")).await?;
+    }
+    Ok(())
 }
 
 /// Create a fan account.
@@ -81,9 +106,9 @@ async fn login(
     ip: ClientIp,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    limit_auth(&state, &ip, &body.email).await?;
+    limit_login(&state, &ip, &body.email).await?;
     Ok(Json(
-        service::login(&state, &body.email, body.password).await?,
+        service::login(&state, &body.email, body.password, &ip.0.to_string()).await?,
     ))
 }
 

@@ -91,7 +91,17 @@ pub async fn create_user(
     Ok(user)
 }
 
-pub async fn login(state: &AppState, email: &str, password: String) -> ApiResult<AuthResponse> {
+/// Whether the account signed in successfully from `address` before.
+pub async fn known_address(state: &AppState, email: &str, address: &str) -> ApiResult<bool> {
+    Ok(store::known_address(&state.db.pool, email, address).await?)
+}
+
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: String,
+    address: &str,
+) -> ApiResult<AuthResponse> {
     let record = match normalize_email(email) {
         Some(e) => store::find_by_email(&state.db.pool, &e).await?,
         None => None,
@@ -102,6 +112,9 @@ pub async fn login(state: &AppState, email: &str, password: String) -> ApiResult
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     }
     let record = record.ok_or_else(|| ApiError::unauthorized(BAD_CREDENTIALS))?;
+    let mut tx = state.db.begin_write().await?;
+    store::remember_address(tx.conn(), &record.user.id, address, now_ms()).await?;
+    tx.commit().await?;
     issue_session(state, record.user).await
 }
 

@@ -270,3 +270,37 @@ pub async fn set_password(
         .await?;
     Ok(())
 }
+
+pub async fn known_address(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    email: &str,
+    address: &str,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT 1 FROM login_known_addresses k JOIN users u ON u.id = k.user_id
+         WHERE u.email = $1 AND k.address = $2",
+    )
+    .bind(email)
+    .bind(address)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+pub async fn remember_address(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    address: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO login_known_addresses (user_id, address, last_seen) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, address) DO UPDATE SET last_seen = excluded.last_seen",
+    )
+    .bind(user_id)
+    .bind(address)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1260,7 +1260,8 @@ pub async fn provenance(
     .fetch_optional(&state.db.pool)
     .await?
     .is_some();
-    if !(involved || user.require_staff_of(&t.home_club_id).is_ok()) {
+    let staff = user.require_staff_of(&t.home_club_id).is_ok();
+    if !(involved || staff) {
         return Err(ApiError::not_found("ticket"));
     }
     let rows = sqlx::query(
@@ -1287,7 +1288,15 @@ pub async fn provenance(
                 signature: r.try_get("signature")?,
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Result<Vec<_>, sqlx::Error>>()?
+        .into_iter()
+        // A fan sees the links they were part of, not who held the ticket
+        // before or after them; each link still verifies on its own hash
+        // and signature. Staff of the club and admins see the whole chain.
+        .filter(|e: &ProvenanceEntry| {
+            staff || e.from.as_deref() == Some(&user.id) || e.to.as_deref() == Some(&user.id)
+        })
+        .collect();
     Ok(Provenance {
         ticket_id: ticket_id.to_owned(),
         kid: state.signer.kid_text(),

@@ -20,6 +20,7 @@ both_engines!(
     password_change_ends_every_session,
     admins_end_a_users_sessions,
     a_session_ended_on_one_instance_ends_on_the_other,
+    strangers_guessing_cannot_lock_the_owner_out,
 );
 
 async fn fan_registers_logs_in_and_reads_profile(engine: Engine) {
@@ -687,4 +688,59 @@ async fn a_session_ended_on_one_instance_ends_on_the_other(engine: Engine) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+async fn strangers_guessing_cannot_lock_the_owner_out(engine: Engine) {
+    let app = spawn_with(engine, |v| {
+        v.insert("AUTH_RATE_LIMIT_PER_MINUTE".into(), "3".into());
+        v.insert("TRUST_FORWARDED_FOR".into(), "true".into());
+    })
+    .await;
+    let fan = app.fan("Targeted", "PSG").await;
+    let login = |ip: String, password: &'static str| {
+        app.post("/api/auth/login")
+            .header("x-forwarded-for", &ip)
+            .json(&json!({"email": fan.email, "password": password}))
+    };
+    // The owner signs in from home once.
+    login("10.9.0.1".into(), "correct horse battery")
+        .send()
+        .await
+        .expect(200);
+    // A stranger guesses from a new address every time: after the
+    // account's allowance for unknown addresses, every guess is refused.
+    let mut refused = 0;
+    for i in 0..12 {
+        let r = login(format!("10.8.{}.{}", i / 200, i % 200 + 1), "guess 1234")
+            .send()
+            .await;
+        match r.status.as_u16() {
+            401 => {}
+            429 => refused += 1,
+            other => panic!("{other}: {}", r.text),
+        }
+    }
+    // At most the account's allowance (3 a minute, shared with its own
+    // registration and first sign-in), as before.
+    assert!(refused >= 9, "the stranger got {} guesses", 12 - refused);
+    // The owner, at home, signs in at the first try during the attack.
+    login("10.9.0.1".into(), "correct horse battery")
+        .send()
+        .await
+        .expect(200);
+    // A new address of anyone's is still held back for this account.
+    login("10.9.0.2".into(), "correct horse battery")
+        .send()
+        .await
+        .expect_problem(429, "rate_limited");
+    // Guessing from the owner's own address is limited there too (two
+    // sign-ins and this guess use up its 3).
+    login("10.9.0.1".into(), "wrong guess")
+        .send()
+        .await
+        .expect(401);
+    login("10.9.0.1".into(), "correct horse battery")
+        .send()
+        .await
+        .expect_problem(429, "rate_limited");
 }

@@ -563,10 +563,22 @@ async fn transfer_revokes_the_old_qr_and_extends_the_chain(engine: Engine) {
         .await
         .expect_problem(409, "not_transferable");
 
-    // The chain: issued to Alice, transferred to Bob; signed, linked, verifiable.
-    let p = app
+    // Bob sees the link he is part of, not whom Alice got the ticket from.
+    let bobs = app
         .get(&format!("/api/tickets/{id}/provenance"))
         .token(&bob.token)
+        .send()
+        .await
+        .expect(200);
+    let bobs = bobs.body["entries"].as_array().unwrap();
+    assert_eq!(bobs.len(), 1, "{bobs:?}");
+    assert_eq!(bobs[0]["kind"], "transferred");
+    assert_eq!(bobs[0]["to"], bob.id.as_str());
+    // The club's staff see the chain: issued to Alice, transferred to Bob;
+    // signed, linked, verifiable.
+    let p = app
+        .get(&format!("/api/tickets/{id}/provenance"))
+        .token(&staff.token)
         .send()
         .await
         .expect(200);
@@ -603,12 +615,15 @@ async fn transfer_revokes_the_old_qr_and_extends_the_chain(engine: Engine) {
     let mut tampered = chain.clone();
     tampered[1].0.to = Some(alice.id.clone());
     assert!(!verify_chain(&tampered, &vk));
-    // Alice was an owner: she may read the chain; a stranger may not.
-    app.get(&format!("/api/tickets/{id}/provenance"))
+    // Alice was an owner: she reads both links she was part of; a stranger
+    // reads nothing.
+    let alices = app
+        .get(&format!("/api/tickets/{id}/provenance"))
         .token(&alice.token)
         .send()
         .await
         .expect(200);
+    assert_eq!(alices.body["entries"].as_array().unwrap().len(), 2);
     let stranger = app.fan("Stranger", "OL").await;
     app.get(&format!("/api/tickets/{id}/provenance"))
         .token(&stranger.token)
