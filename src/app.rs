@@ -1,7 +1,6 @@
 //! Application state, router and server lifecycle.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -210,6 +209,7 @@ pub fn router(state: AppState) -> Router {
     let api = openapi::finish(api);
     let cors = cors_layer(&state.config.cors_origins);
     let timeout = state.config.request_timeout;
+    let body_timeout = state.config.body_read_timeout;
     Router::new()
         .merge(api_router)
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api))
@@ -230,6 +230,9 @@ pub fn router(state: AppState) -> Router {
                 .layer(from_fn(middleware::security_headers))
                 .layer(from_fn(middleware::problem_bodies))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
+                .layer(from_fn(move |req, next| {
+                    middleware::read_body(body_timeout, req, next)
+                }))
                 .layer(from_fn(middleware::reject_nul))
                 .option_layer(cors)
                 .layer(TimeoutLayer::with_status_code(
@@ -279,12 +282,31 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
+/// Request heads (request line and headers) larger than this are refused
+/// (431) before any of it reaches the application.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+/// A client has this long to send its request head once it connected (or
+/// once its previous request on the connection was answered).
+const HEAD_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+///
+/// Our own accept loop over hyper rather than `axum::serve`, for the limits
+/// a server facing the internet needs: a bound on open connections (the
+/// loop stops accepting while it is reached), on the size of request heads,
+/// and on the time a client may take to send one.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
     let app = router(state.clone());
     // Aborted when dropped: a server task that is itself aborted (a test
     // that panicked) must not leave its chores holding the pool.
@@ -298,20 +320,64 @@ pub async fn serve(
             state.config.access_token_ttl,
         ))),
     );
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
-    // Drained: no reservation of ours is left in flight.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .header_read_timeout(HEAD_READ_TIMEOUT)
+        .timer(TokioTimer::new());
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .timer(TokioTimer::new());
+    let slots = Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p?,
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = app.clone().map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        );
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Idle connections close now; requests in flight are answered first.
+    graceful.shutdown().await;
     if let Ok(mut conn) = state.db.bookkeeping().await {
+        // Drained: no reservation of ours is left in flight.
         let _ = sqlx::query("DELETE FROM server_instances WHERE id = $1")
             .bind(&*state.instance)
             .execute(conn.conn())
             .await;
     }
-    served?;
     Ok(())
 }
 

@@ -32,6 +32,12 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub request_timeout: Duration,
+    /// A request body must arrive within this (408 otherwise): a client that
+    /// announces more than it sends cannot hold a request open.
+    pub body_read_timeout: Duration,
+    /// Open connections at most; past it the server stops accepting until
+    /// one closes.
+    pub max_connections: usize,
     /// A refresh token presented again within this window after its
     /// exchange gets the same successor (a double-firing client) instead
     /// of revoking the session.
@@ -246,6 +252,10 @@ impl Config {
             request_timeout: Duration::from_secs(
                 parse_num(&get, "REQUEST_TIMEOUT_SECS", 30u64)?.max(1),
             ),
+            body_read_timeout: Duration::from_secs(
+                parse_num(&get, "BODY_READ_TIMEOUT_SECS", 10u64)?.clamp(1, 300),
+            ),
+            max_connections: parse_num(&get, "MAX_CONNECTIONS", 10_000usize)?.clamp(16, 1_000_000),
             refresh_reuse_grace: Duration::from_secs(
                 parse_num(&get, "REFRESH_REUSE_GRACE_SECS", 10u64)?.min(60),
             ),

@@ -47,6 +47,74 @@ pub async fn observe(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Reads the request body whole before anything else sees it: a body
+/// announced larger than the limit is refused at once (413, from its
+/// `Content-Length`, nothing read), and one that does not arrive within
+/// `limit` (a client that announced more than it sends) is 408 instead of
+/// holding the request until the request timeout. Either way the connection
+/// is closed, since what remains of the body will not be read.
+pub async fn read_body(limit: std::time::Duration, req: Request, next: Next) -> Response {
+    let close = |mut resp: Response| {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        resp
+    };
+    let too_large = || {
+        close(problem_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is over 64 KiB".into(),
+            None,
+            serde_json::Map::new(),
+        ))
+    };
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > crate::app::MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(
+        limit,
+        axum::body::to_bytes(body, crate::app::MAX_BODY_BYTES),
+    )
+    .await;
+    match read {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                too_large()
+            } else {
+                close(problem_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the request body could not be read".into(),
+                    None,
+                    serde_json::Map::new(),
+                ))
+            }
+        }
+        Err(_) => close(problem_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                limit.as_secs()
+            ),
+            None,
+            serde_json::Map::new(),
+        )),
+    }
+}
+
 /// PostgreSQL cannot store a NUL character in text and answers an error for
 /// any query that binds one, so a `%00` anywhere in the URL is refused here,
 /// once, before it can reach a handler (400, nothing changed).

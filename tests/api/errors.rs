@@ -1,12 +1,13 @@
 use serde_json::json;
 
 use crate::both_engines;
-use crate::helpers::{Engine, spawn_app};
+use crate::helpers::{Engine, spawn_app, spawn_with};
 
 both_engines!(
     bad_inputs_get_problem_details_and_change_nothing,
     bodies_of_the_wrong_json_type_or_media_type_change_nothing,
     who_is_asking_is_checked_before_anything_else,
+    slow_and_lying_clients_are_cut_off,
 );
 
 async fn bad_inputs_get_problem_details_and_change_nothing(engine: Engine) {
@@ -232,4 +233,89 @@ async fn who_is_asking_is_checked_before_anything_else(engine: Engine) {
         .send()
         .await
         .expect_problem(422, "validation_failed");
+}
+
+/// Sends raw bytes on a fresh connection and reads the answer (status line
+/// and the time it took), as a misbehaving client would.
+async fn raw_exchange(
+    base: &str,
+    request: Vec<u8>,
+    then_wait: bool,
+) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    // A client that stops half-way may see its connection reset once the
+    // server answers: only the answer matters.
+    let _ = stream.write_all(&request).await;
+    if !then_wait {
+        let _ = stream.shutdown().await;
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    (status, started.elapsed())
+}
+
+async fn slow_and_lying_clients_are_cut_off(engine: Engine) {
+    let app = spawn_with(engine, |v| {
+        v.insert("BODY_READ_TIMEOUT_SECS".into(), "1".into());
+    })
+    .await;
+    let fan = app.fan("Honest", "PSG").await;
+    let head = |len: &str| {
+        format!(
+            "POST /api/wallet/send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n",
+            fan.token
+        )
+    };
+    // 10 GB announced, 2 bytes sent: refused at once from the header.
+    let (status, took) = raw_exchange(
+        &app.base,
+        [head("10000000000").as_bytes(), b"{}"].concat(),
+        true,
+    )
+    .await;
+    assert!(status.contains(" 413 "), "{status}");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    // A body shorter than announced: 408 after the body timeout, not a
+    // request held for the 30 s request timeout.
+    let (status, took) = raw_exchange(
+        &app.base,
+        [head("100").as_bytes(), b"{\"amount\""].concat(),
+        true,
+    )
+    .await;
+    assert!(status.contains(" 408 "), "{status}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    // A chunked body over the limit.
+    let big = "x".repeat(70 * 1024);
+    let chunked = format!(
+        "POST /api/wallet/send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        fan.token,
+        big.len()
+    );
+    let (status, _) = raw_exchange(&app.base, chunked.into_bytes(), false).await;
+    assert!(status.contains(" 413 "), "{status}");
+    // 100 KB of headers: refused before the application sees them.
+    let huge = format!(
+        "GET /api/health HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "y".repeat(100 * 1024)
+    );
+    let (status, _) = raw_exchange(&app.base, huge.into_bytes(), false).await;
+    assert!(status.contains(" 431 "), "{status}");
+    // Nothing moved, and the server still answers.
+    let b = app
+        .get("/api/wallet/balance")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(b.body["balance"], "0.00");
 }
