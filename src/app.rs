@@ -439,6 +439,9 @@ async fn housekeeping(state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
         }
+        // What a burst (a storm of connections) left in the allocator's
+        // arenas goes back to the system.
+        crate::infra::memory::give_back();
         let stale = crate::esim::purchase::orphaned_after(&state.config);
         if let Err(e) = crate::esim::purchase::refund_orphans(&state, stale).await {
             tracing::warn!(error = %e, "eSIM recovery failed");

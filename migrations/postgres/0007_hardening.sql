@@ -66,3 +66,17 @@ CREATE TABLE esim_topups (
 );
 CREATE INDEX esim_topups_pending_idx ON esim_topups (status, created_at);
 CREATE INDEX esim_topups_operation_idx ON esim_topups (operation_id);
+
+-- A history in the order each balance changed, whatever the clocks of the
+-- instances that wrote it: every account hands out positions from its own
+-- counter in the same conditional update that changes its balance (one per
+-- transfer that touches it, never below the wall clock in microseconds, so
+-- histories of several accounts still merge in time order). Transfers from
+-- before this have none; they sort by their time.
+ALTER TABLE accounts ADD COLUMN last_position BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE transfers ADD COLUMN debit_position BIGINT;
+ALTER TABLE transfers ADD COLUMN credit_position BIGINT;
+DROP INDEX transfers_debit_idx;
+DROP INDEX transfers_credit_idx;
+CREATE INDEX transfers_debit_idx ON transfers (debit_account_id, debit_position);
+CREATE INDEX transfers_credit_idx ON transfers (credit_account_id, credit_position);

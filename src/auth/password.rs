@@ -3,12 +3,15 @@
 //! One Argon2id hash needs a 19 MiB work area. Allocated per hash, glibc's
 //! adaptive mmap threshold soon serves these from arenas that it keeps, so
 //! a login storm left a server at a quarter of a gigabyte. Here each worker
-//! (one per core, at most four) allocates its work area once, on first use,
-//! and reuses it for every hash: memory is bounded by design, and a storm
-//! queues for the workers instead of multiplying work areas.
+//! (one per core, at most four) allocates its work area on first use and
+//! reuses it for every hash until it has been idle a while: memory is
+//! bounded by design, and a storm queues for the workers instead of
+//! multiplying work areas.
 
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use flume::{Receiver, RecvTimeoutError, Sender};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -31,11 +34,10 @@ enum Outcome {
     Verified(bool),
 }
 
-fn workers() -> &'static Mutex<Sender<Job>> {
-    static QUEUE: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
+fn workers() -> &'static Sender<Job> {
+    static QUEUE: OnceLock<Sender<Job>> = OnceLock::new();
     QUEUE.get_or_init(|| {
-        let (tx, rx) = channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, rx) = flume::unbounded::<Job>();
         let n = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
         for i in 0..n {
             let rx = rx.clone();
@@ -46,18 +48,27 @@ fn workers() -> &'static Mutex<Sender<Job>> {
                 tracing::error!(error = %e, "argon2 worker not started");
             }
         }
-        Mutex::new(tx)
+        tx
     })
 }
 
-fn work(queue: &Mutex<Receiver<Job>>) {
+/// A worker without work for this long gives its work area back: an idle
+/// server does not hold the storm's memory.
+const RELEASE_AFTER: Duration = Duration::from_secs(10);
+
+fn work(queue: &Receiver<Job>) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let job = match queue.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
+        let job = match queue.recv_timeout(RELEASE_AFTER) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                // Large enough for a mapping of its own (infra::memory), it
+                // goes straight back to the system.
+                memory = Vec::new();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
         };
-        let Ok(job) = job else { return };
         let outcome = match job.task {
             Task::Hash(password) => hash_with(&mut memory, &password).map(Outcome::Hashed),
             Task::Verify { password, phc } => {
@@ -121,8 +132,6 @@ fn verify_with(memory: &mut Vec<Block>, password: &str, phc: &str) -> Result<boo
 async fn run(task: Task) -> Result<Outcome, ApiError> {
     let (reply, answer) = oneshot::channel();
     workers()
-        .lock()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("argon2 queue poisoned")))?
         .send(Job { task, reply })
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("argon2 workers gone")))?;
     answer

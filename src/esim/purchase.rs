@@ -25,9 +25,10 @@ const DAY_MS: i64 = 86_400_000;
 
 /// A purchase or top-up still unsettled after this long has no process
 /// working on it: the supplier call is bounded by its timeout, and it runs
-/// in a task of its own that outlives the request.
+/// in a task of its own that outlives the request; what follows it is one
+/// short transaction.
 pub fn orphaned_after(config: &Config) -> std::time::Duration {
-    config.esim_provider_timeout + std::time::Duration::from_secs(20)
+    config.esim_provider_timeout + std::time::Duration::from_secs(5)
 }
 
 /// One payment between a fan and the eSIM supplier, either way.

@@ -79,8 +79,10 @@ impl Checks {
         if let Some(o) = offset {
             self.range("offset", o, 0, 1_000_000);
         }
+        // A cursor is a row id, or `<position>_<id>` for ordered histories.
+        let id_of = |c: &str| c.rsplit_once('_').map_or(c, |(_, id)| id).to_owned();
         if let Some(cur) = cursor
-            && uuid::Uuid::parse_str(cur).is_err()
+            && uuid::Uuid::parse_str(&id_of(cur)).is_err()
         {
             self.push(
                 "cursor",

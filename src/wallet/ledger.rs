@@ -235,21 +235,35 @@ pub async fn post(
         deltas.entry(&p.debit).or_insert((0, p.currency)).0 -= p.amount;
         deltas.entry(&p.credit).or_insert((0, p.currency)).0 += p.amount;
     }
+    // Each transfer takes a position on both its accounts, from the
+    // account's own counter, in the statement that changes its balance.
+    let mut touches: HashMap<&str, i64> = HashMap::new();
+    for p in &postings {
+        *touches.entry(&p.debit).or_default() += 1;
+        *touches.entry(&p.credit).or_default() += 1;
+    }
     let mut after: HashMap<String, i64> = HashMap::new();
+    let mut next_position: HashMap<&str, i64> = HashMap::new();
     for (account, (delta, currency)) in &deltas {
+        let taken = touches.get(account).copied().unwrap_or(1);
         let row = if *delta < 0 {
             sqlx::query(
-                "UPDATE accounts SET balance = balance + $1
+                "UPDATE accounts SET balance = balance + $1,
+                        last_position = CASE WHEN last_position + $3 > $4 THEN last_position + $3 ELSE $4 END
                  WHERE id = $2 AND (kind <> 'user' OR balance + $1 >= 0)
-                 RETURNING balance, currency",
+                 RETURNING balance, currency, last_position",
             )
         } else {
             sqlx::query(
-                "UPDATE accounts SET balance = balance + $1 WHERE id = $2 RETURNING balance, currency",
+                "UPDATE accounts SET balance = balance + $1,
+                        last_position = CASE WHEN last_position + $3 > $4 THEN last_position + $3 ELSE $4 END
+                 WHERE id = $2 RETURNING balance, currency, last_position",
             )
         }
         .bind(*delta)
         .bind(*account)
+        .bind(taken)
+        .bind(now * 1000 + taken - 1)
         .fetch_optional(&mut *conn)
         .await?;
         let Some(row) = row else {
@@ -262,7 +276,15 @@ pub async fn post(
             return Err(LedgerError::CurrencyMismatch((*account).to_owned()));
         }
         after.insert((*account).to_owned(), row.try_get("balance")?);
+        let last: i64 = row.try_get("last_position")?;
+        next_position.insert(account, last - taken + 1);
     }
+    let mut take_position = |account: &str| -> i64 {
+        next_position.get_mut(account).map_or(0, |p| {
+            *p += 1;
+            *p - 1
+        })
+    };
 
     // Each transfer records both sides' balance right after it, replayed from
     // the balances before the operation.
@@ -282,14 +304,16 @@ pub async fn post(
             *b += p.amount;
             *b
         };
-        // Generated only now, with the accounts locked: histories are ordered
-        // by transfer id, and that order must be the order in which each
-        // account's balance changed (`balanceAfter` replays from it).
+        // Histories are ordered by these positions (`balanceAfter` replays
+        // from them), not by the id, whose time comes from this instance's
+        // clock.
+        let (debit_position, credit_position) = (take_position(&p.debit), take_position(&p.credit));
         let id = new_id();
         sqlx::query(
             "INSERT INTO transfers (id, operation_id, debit_account_id, credit_account_id, amount, currency, kind,
-                                    reference_type, reference_id, note, metadata, debit_balance_after, credit_balance_after, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                                    reference_type, reference_id, note, metadata, debit_balance_after, credit_balance_after, created_at,
+                                    debit_position, credit_position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&id)
         .bind(&operation_id)
@@ -305,6 +329,8 @@ pub async fn post(
         .bind(debit_after)
         .bind(credit_after)
         .bind(now)
+        .bind(debit_position)
+        .bind(credit_position)
         .execute(&mut *conn)
         .await?;
         transfers.push(PostedTransfer {

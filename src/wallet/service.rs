@@ -90,6 +90,8 @@ const HISTORY_SQL: &str = "
 SELECT t.id, t.amount, t.currency, t.kind, t.note, t.reference_type, t.reference_id, t.created_at,
        CASE WHEN t.debit_account_id = a.id THEN 'out' ELSE 'in' END AS direction,
        CASE WHEN t.debit_account_id = a.id THEN t.debit_balance_after ELSE t.credit_balance_after END AS balance_after,
+       CASE WHEN t.debit_account_id = a.id THEN COALESCE(t.debit_position, t.created_at * 1000)
+            ELSE COALESCE(t.credit_position, t.created_at * 1000) END AS position,
        o.kind AS cp_kind, o.owner_id AS cp_owner, u.name AS cp_user, c.name AS cp_club
 FROM accounts a
 JOIN transfers t ON t.debit_account_id = a.id OR t.credit_account_id = a.id
@@ -182,20 +184,47 @@ pub async fn history(state: &AppState, user_id: &str, q: &ListQuery) -> ApiResul
     } else {
         q.offset.unwrap_or(0)
     };
-    let sql =
-        format!("{HISTORY_SQL} AND ($2 = '' OR t.id < $2) ORDER BY t.id DESC LIMIT $3 OFFSET $4");
+    // The cursor is the last row's position and id: `<position>_<id>`.
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            c.split_once('_')
+                .and_then(|(p, id)| Some((p.parse::<i64>().ok()?, id)))
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "cursor",
+                        "invalid_format",
+                        "is not a cursor this API returned",
+                    )
+                })?,
+        ),
+    };
+    let sql = format!(
+        "SELECT * FROM ({HISTORY_SQL}) h
+         WHERE $2 = 0 OR h.position < $3 OR (h.position = $3 AND h.id < $4)
+         ORDER BY h.position DESC, h.id DESC LIMIT $5 OFFSET $6"
+    );
     let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(user_id)
-        .bind(q.cursor.as_deref().unwrap_or(""))
+        .bind(i64::from(after.is_some()))
+        .bind(after.map_or(0, |a| a.0))
+        .bind(after.map_or("", |a| a.1))
         .bind(limit + 1)
         .bind(offset)
         .fetch_all(&state.db.pool)
         .await?;
-    let mut transactions = rows
+    let mut page = rows
         .iter()
-        .map(|r| transaction_from_row(state, r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = crate::http::validate::next_page(&mut transactions, limit, |t| t.id.clone());
+        .map(|r| {
+            Ok((
+                transaction_from_row(state, r)?,
+                r.try_get::<i64, _>("position")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let next_cursor =
+        crate::http::validate::next_page(&mut page, limit, |(t, p)| format!("{p}_{}", t.id));
+    let transactions = page.into_iter().map(|(t, _)| t).collect();
     Ok(TransactionList {
         transactions,
         next_cursor,

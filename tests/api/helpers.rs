@@ -433,3 +433,62 @@ pub fn decode_png(png: &[u8]) -> String {
     assert_eq!(grids.len(), 1, "exactly one QR code");
     grids[0].decode().expect("decodable").1
 }
+
+/// The real binary, as production runs it.
+pub const BIN: &str = env!("CARGO_BIN_EXE_paiecashfan");
+
+/// Starts `paiecashfan serve` on `db` and `port` (with demo data), killed
+/// when dropped.
+pub fn server(db: &TestDb, port: u16, env: &[(&str, &str)]) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("JWT_SECRET", TEST_JWT_SECRET)
+        .env("PORT", port.to_string())
+        .env("DEMO_DATA", "true")
+        .env("AUTH_RATE_LIMIT_PER_MINUTE", "100000")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn server")
+}
+
+pub async fn wait_up(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `paiecashfan ledger verify` on `db`: every balance recomputed, OK.
+pub async fn ledger_verify_cli(db: &TestDb) {
+    let out = tokio::process::Command::new(BIN)
+        .args(["ledger", "verify"])
+        .env("DATABASE_URL", &db.url)
+        .env("JWT_SECRET", TEST_JWT_SECRET)
+        .output()
+        .await
+        .expect("ledger verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ledger verify failed:\n{text}");
+    assert!(text.contains("OK"), "{text}");
+}

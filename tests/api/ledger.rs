@@ -1,7 +1,6 @@
 //! Invariants of the ledger under concurrency, retries and a killed process.
 
 use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +9,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TEST_JWT_SECRET, TestApp, TestDb, spawn_app};
+use crate::helpers::{
+    Engine, Fan, TestApp, TestDb, free_port, ledger_verify_cli, server, spawn_app, wait_up,
+};
 use crate::wallet::{deposit, verify_ok};
 
 both_engines!(
@@ -199,50 +200,14 @@ async fn random_concurrent_transfers_conserve_money(engine: Engine) {
     }
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_paiecashfan");
-
-fn server(db: &TestDb, port: u16) -> tokio::process::Child {
-    tokio::process::Command::new(BIN)
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("JWT_SECRET", TEST_JWT_SECRET)
-        .env("PORT", port.to_string())
-        .env("DEMO_DATA", "true")
-        .env("AUTH_RATE_LIMIT_PER_MINUTE", "100000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn server")
-}
-
-async fn wait_up(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/api/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not start");
-}
-
 async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
     paiecashfan::install_crypto_provider();
     let db = TestDb::new(&engine).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut child = server(&db, port).await_ready(&client, &base).await;
+    let mut child = server(&db, port, &[]);
+    wait_up(&client, &base).await;
 
     let mut fans: Vec<(String, String)> = Vec::new();
     for i in 0..4 {
@@ -338,7 +303,8 @@ async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
     );
 
     // Same database, new process.
-    let mut child = server(&db, port).await_ready(&client, &base).await;
+    let mut child = server(&db, port, &[]);
+    wait_up(&client, &base).await;
     for (id, token) in &answered {
         let r = client
             .get(format!("{base}/api/wallet/transactions/{id}"))
@@ -400,25 +366,5 @@ async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
         }
     }
     let _ = child.kill().await;
-    let out = tokio::process::Command::new(BIN)
-        .args(["ledger", "verify"])
-        .env("DATABASE_URL", &db.url)
-        .env("JWT_SECRET", TEST_JWT_SECRET)
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "ledger verify failed:\n{text}");
-    assert!(text.contains("OK"), "{text}");
-}
-
-trait AwaitReady {
-    async fn await_ready(self, client: &reqwest::Client, base: &str) -> tokio::process::Child;
-}
-
-impl AwaitReady for tokio::process::Child {
-    async fn await_ready(self, client: &reqwest::Client, base: &str) -> tokio::process::Child {
-        wait_up(client, base).await;
-        self
-    }
+    ledger_verify_cli(&db).await;
 }

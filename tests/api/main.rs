@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod crash;
 mod errors;
 mod esim;
 mod ledger;

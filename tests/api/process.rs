@@ -8,18 +8,11 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
 use crate::both_engines;
-use crate::helpers::{Engine, TEST_JWT_SECRET, TestDb};
+use crate::helpers::{Engine, TEST_JWT_SECRET, TestDb, free_port};
 
 both_engines!(admin_cli_logs_and_graceful_shutdown);
 
 const BIN: &str = env!("CARGO_BIN_EXE_paiecashfan");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 fn command(db: &TestDb, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
