@@ -183,11 +183,11 @@ async fn provision(
         Ok(profile) => profile,
         Err(err) => {
             tracing::warn!(esim = %id, error = %err, "eSIM provisioning failed; refunding");
-            return fail_and_refund(&state, &id, key.as_ref())
-                .await?
-                .ok_or_else(|| {
-                    ApiError::conflict(ANSWERED, "this purchase was settled meanwhile")
-                });
+            return match fail_and_refund(&state, &id, key.as_ref()).await? {
+                Some(answer) => Ok(answer),
+                // Settled meanwhile (the sweep): that outcome is the answer.
+                None => answer_for(&state, &user_id, &id, key.as_ref()).await,
+            };
         }
     };
     let expires = (plan.validity_starts == "purchase").then_some(now + plan.validity_days * DAY_MS);
@@ -230,29 +230,43 @@ async fn provision(
     Ok(answer)
 }
 
-/// A retry of a purchase whose charge committed but whose answer was not
-/// stored: the eSIM it paid for, settled if nobody is working on it.
+/// What a key already paid for (a purchase's eSIM, a top-up), found through
+/// the ledger operation the key is bound to: a retry of a charge that
+/// committed without its answer settles and answers that one.
+async fn paid_with_key(
+    state: &AppState,
+    user_id: &str,
+    key: &IdempotencyKey,
+    sql: &'static str,
+) -> ApiResult<String> {
+    let row = sqlx::query(sql)
+        .bind(user_id)
+        .bind(&key.0)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                ANSWERED,
+                "this Idempotency-Key was used for another operation",
+            )
+        })?;
+    Ok(row.try_get("id")?)
+}
+
 async fn resume_purchase(
     state: &AppState,
     user_id: &str,
     key: &IdempotencyKey,
 ) -> ApiResult<Answer> {
-    let row = sqlx::query(
-        "SELECT t.reference_id FROM ledger_operations o JOIN transfers t ON t.operation_id = o.id
+    let id = paid_with_key(
+        state,
+        user_id,
+        key,
+        "SELECT t.reference_id AS id FROM ledger_operations o JOIN transfers t ON t.operation_id = o.id
          WHERE o.user_id = $1 AND o.idempotency_key = $2 AND o.kind = 'esim_purchase'
            AND t.reference_type = 'esim'",
     )
-    .bind(user_id)
-    .bind(&key.0)
-    .fetch_optional(&state.db.pool)
-    .await?
-    .ok_or_else(|| {
-        ApiError::conflict(
-            ANSWERED,
-            "this Idempotency-Key was used for another operation",
-        )
-    })?;
-    let id: String = row.try_get("reference_id")?;
+    .await?;
     answer_for(state, user_id, &id, Some(key)).await
 }
 
@@ -606,21 +620,14 @@ async fn fail_topup(
 }
 
 async fn resume_topup(state: &AppState, user_id: &str, key: &IdempotencyKey) -> ApiResult<Answer> {
-    let row = sqlx::query(
+    let id = paid_with_key(
+        state,
+        user_id,
+        key,
         "SELECT tu.id FROM ledger_operations o JOIN esim_topups tu ON tu.operation_id = o.id
          WHERE o.user_id = $1 AND o.idempotency_key = $2",
     )
-    .bind(user_id)
-    .bind(&key.0)
-    .fetch_optional(&state.db.pool)
-    .await?
-    .ok_or_else(|| {
-        ApiError::conflict(
-            ANSWERED,
-            "this Idempotency-Key was used for another operation",
-        )
-    })?;
-    let id: String = row.try_get("id")?;
+    .await?;
     topup_answer(state, user_id, &id, Some(key)).await
 }
 

@@ -378,31 +378,25 @@ pub async fn payment(state: &AppState, user_id: &str, id: &str) -> ApiResult<Pay
     let code: String = row.try_get("currency")?;
     let currency = Currency::parse(&code)
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad currency {code}")))?;
-    let provider_ref: Option<String> = row.try_get("provider_ref")?;
     let status: String = row.try_get("status")?;
+    // The client secret only matters while the fan can still pay.
+    let client_secret: Option<String> = if status == "pending" {
+        row.try_get("client_secret")?
+    } else {
+        None
+    };
     Ok(Payment {
         id: row.try_get("id")?,
         provider: row.try_get("provider")?,
         method: row.try_get("method")?,
         amount: format_minor(row.try_get("amount")?, currency),
         currency: code,
-        // The client secret only matters while the fan can still pay.
-        payment_intent: provider_ref.map(|id| PaymentIntent {
-            id,
-            client_secret: None,
-        }),
+        payment_intent: row
+            .try_get::<Option<String>, _>("provider_ref")?
+            .map(|id| PaymentIntent { id, client_secret }),
         failure_reason: row.try_get("failure_reason")?,
         status,
         created_at: rfc3339(row.try_get("created_at")?),
-    })
-    .map(|mut p| {
-        if p.status == "pending" {
-            p.payment_intent = p.payment_intent.map(|mut i| {
-                i.client_secret = row.try_get("client_secret").ok().flatten();
-                i
-            });
-        }
-        p
     })
 }
 
