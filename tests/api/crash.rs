@@ -15,6 +15,7 @@ both_engines!(
     killed_mid_deposits_every_key_replays_or_runs,
     killed_mid_checkouts_every_key_replays_or_runs,
     killed_mid_esim_purchases_every_key_replays_or_runs,
+    killed_mid_esim_topups_every_key_replays_or_runs,
 );
 
 #[derive(Clone, Copy, Debug)]
@@ -22,21 +23,24 @@ enum Op {
     Deposit,
     Checkout,
     Esim,
+    Topup,
 }
 
 impl Op {
-    fn path(self) -> &'static str {
+    /// The route; a top-up is of the fan's own eSIM.
+    fn path(self, esim: &str) -> String {
         match self {
-            Op::Deposit => "/api/wallet/deposit",
-            Op::Checkout => "/api/shop/checkout",
-            Op::Esim => "/api/esim/activate",
+            Op::Deposit => "/api/wallet/deposit".into(),
+            Op::Checkout => "/api/shop/checkout".into(),
+            Op::Esim => "/api/esim/activate".into(),
+            Op::Topup => format!("/api/esim/{esim}/topup"),
         }
     }
     fn body(self, n: usize) -> Value {
         match self {
             Op::Deposit => json!({"amount": format!("1.{:02}", n % 100), "method": "sandbox"}),
             Op::Checkout => json!({}),
-            Op::Esim => json!({"planId": "europe-starter"}),
+            Op::Esim | Op::Topup => json!({"planId": "europe-starter"}),
         }
     }
     /// Where what an answer created can be read back.
@@ -50,7 +54,7 @@ impl Op {
                 "/api/shop/orders/{}",
                 answer["order"]["id"].as_str().unwrap_or_default()
             ),
-            Op::Esim => format!(
+            Op::Esim | Op::Topup => format!(
                 "/api/esim/{}",
                 answer["esim"]["id"].as_str().unwrap_or_default()
             ),
@@ -74,6 +78,10 @@ async fn killed_mid_checkouts_every_key_replays_or_runs(engine: Engine) {
 
 async fn killed_mid_esim_purchases_every_key_replays_or_runs(engine: Engine) {
     storm(engine, Op::Esim).await
+}
+
+async fn killed_mid_esim_topups_every_key_replays_or_runs(engine: Engine) {
+    storm(engine, Op::Topup).await
 }
 
 async fn storm(engine: Engine, op: Op) {
@@ -105,7 +113,19 @@ async fn storm(engine: Engine, op: Op) {
             .await
             .unwrap();
         assert_eq!(d.status(), 201);
-        fans.push(token);
+        // Every fan holds an eSIM to top up.
+        let e: Value = client
+            .post(format!("{base}/api/esim/activate"))
+            .bearer_auth(&token)
+            .json(&json!({"planId": "europe-starter"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let esim = e["esim"]["id"].as_str().unwrap().to_owned();
+        fans.push((token, esim));
     }
     let scarf: Value = client
         .get(format!("{base}/api/shop/products?club=OM&category=all"))
@@ -128,7 +148,8 @@ async fn storm(engine: Engine, op: Op) {
 
     let fans = Arc::new(fans);
     let answered: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
-    let unanswered: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
+    // Requests the kill cut off: (token, path, key, body).
+    let unanswered: Arc<Mutex<Vec<(String, String, String, Value)>>> = Arc::default();
     let mut workers = Vec::new();
     // One worker per fan: a fan's cart belongs to one checkout at a time.
     for w in 0..4usize {
@@ -141,7 +162,7 @@ async fn storm(engine: Engine, op: Op) {
             scarf.clone(),
         );
         workers.push(tokio::spawn(async move {
-            let token = &fans[w];
+            let (token, esim) = &fans[w];
             for n in 0..5_000usize {
                 if matches!(op, Op::Checkout) {
                     let added = client
@@ -157,8 +178,9 @@ async fn storm(engine: Engine, op: Op) {
                 }
                 let key = format!("crash-{w}-{n}");
                 let body = op.body(n);
+                let path = op.path(esim);
                 let resp = client
-                    .post(format!("{base}{}", op.path()))
+                    .post(format!("{base}{path}"))
                     .bearer_auth(token)
                     .header("idempotency-key", &key)
                     .json(&body)
@@ -166,10 +188,13 @@ async fn storm(engine: Engine, op: Op) {
                     .send()
                     .await;
                 let Ok(resp) = resp else {
-                    unanswered.lock().unwrap().push((token.clone(), key, body));
+                    unanswered
+                        .lock()
+                        .unwrap()
+                        .push((token.clone(), path, key, body));
                     return;
                 };
-                if resp.status() == 201 {
+                if resp.status().is_success() {
                     let Ok(v) = resp.json::<Value>().await else {
                         return;
                     };
@@ -218,11 +243,16 @@ async fn storm(engine: Engine, op: Op) {
     }
 
     let unanswered = unanswered.lock().unwrap().clone();
+    eprintln!(
+        "{op:?}: {} answered before the kill, {} cut off by it",
+        answered.len(),
+        unanswered.len()
+    );
     let started = Instant::now();
-    for (token, key, body) in &unanswered {
+    for (token, path, key, body) in &unanswered {
         loop {
             let r = client
-                .post(format!("{base}{}", op.path()))
+                .post(format!("{base}{path}"))
                 .bearer_auth(token)
                 .header("idempotency-key", key)
                 .json(body)
@@ -242,7 +272,7 @@ async fn storm(engine: Engine, op: Op) {
                     );
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                (201, _) => {
+                (200 | 201, _) => {
                     let path = op.created(&v);
                     let h = client
                         .get(format!("{base}{path}"))
@@ -255,10 +285,15 @@ async fn storm(engine: Engine, op: Op) {
                 }
                 // A purchase cut off with the supplier, refunded: said so.
                 (502, Some("esim_provisioning_failed")) if matches!(op, Op::Esim) => break,
+                (502, Some("esim_topup_failed")) if matches!(op, Op::Topup) => break,
                 _ => panic!("retry of {key}: {status} {v}"),
             }
         }
     }
+    eprintln!(
+        "{op:?}: every cut-off key settled in {:?}",
+        started.elapsed()
+    );
     let _ = child.kill().await;
     let _ = child.wait().await;
     ledger_verify_cli(&db).await;
