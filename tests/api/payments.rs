@@ -50,7 +50,7 @@ async fn verify_ok(app: &TestApp) {
     assert!(report.ok, "{report:?}");
 }
 
-/// A card deposit of `amount` cents, pending: (payment id, intent id).
+/// A pending card deposit of `amount`: (payment id, intent id).
 async fn card_deposit(app: &TestApp, fan: &Fan, amount: &str) -> (String, String) {
     let r = app
         .post("/api/wallet/deposit")

@@ -12,6 +12,7 @@ both_engines!(
     concurrent_duplicates_charge_once,
     deposit_limits_hold_under_concurrency,
     a_dead_processs_reservation_does_not_block_retries,
+    history_follows_each_balance_whatever_the_clocks,
     admins_verify_the_ledger_and_fans_cannot,
     currencies_are_kept_apart,
 );
@@ -707,5 +708,122 @@ async fn a_dead_processs_reservation_does_not_block_retries(engine: Engine) {
     assert_eq!(again.headers["idempotent-replayed"], "true");
     assert_eq!(again.body, first.body);
     assert_eq!(balance(&app, &fan).await, "10.00");
+    verify_ok(&app).await;
+}
+
+/// One account's side of such a transfer: (account, balance after, position).
+async fn fast_side(
+    conn: &mut sqlx::AnyConnection,
+    owner: &str,
+    delta: i64,
+    now: i64,
+) -> (String, i64, i64) {
+    use sqlx::Row;
+    let row = sqlx::query(
+        "UPDATE accounts SET balance = balance + $1,
+                last_position = CASE WHEN last_position + 1 > $2 THEN last_position + 1 ELSE $2 END
+         WHERE kind = 'user' AND owner_id = $3 RETURNING id, balance, last_position",
+    )
+    .bind(delta)
+    .bind(now * 1000)
+    .bind(owner)
+    .fetch_one(conn)
+    .await
+    .unwrap();
+    (row.get("id"), row.get("balance"), row.get("last_position"))
+}
+
+/// What an instance whose clock runs a minute ahead writes for a transfer of
+/// `cents` from `from` to `to`, through the same statements the ledger uses:
+/// its ids and times are in the future; its positions come from the accounts.
+async fn transfer_from_a_fast_clock(app: &TestApp, from: &Fan, to: &Fan, cents: i64) {
+    let ahead = paiecashfan::db::now_ms() + 60_000;
+    let id_at = |ms: i64| {
+        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            (ms / 1000) as u64,
+            ((ms % 1000) * 1_000_000) as u32,
+        ))
+        .to_string()
+    };
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    let (debit, debit_after, debit_pos) = fast_side(tx.conn(), &from.id, -cents, ahead).await;
+    let (credit, credit_after, credit_pos) = fast_side(tx.conn(), &to.id, cents, ahead).await;
+    let op = id_at(ahead);
+    sqlx::query("INSERT INTO ledger_operations (id, kind, user_id, created_at) VALUES ($1, 'transfer', $2, $3)")
+        .bind(&op)
+        .bind(&from.id)
+        .bind(ahead)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO transfers (id, operation_id, debit_account_id, credit_account_id, amount, currency, kind,
+                                debit_balance_after, credit_balance_after, created_at, debit_position, credit_position)
+         VALUES ($1, $2, $3, $4, $5, 'EUR', 'transfer', $6, $7, $8, $9, $10)",
+    )
+    .bind(id_at(ahead))
+    .bind(&op)
+    .bind(debit)
+    .bind(credit)
+    .bind(cents)
+    .bind(debit_after)
+    .bind(credit_after)
+    .bind(ahead)
+    .bind(debit_pos)
+    .bind(credit_pos)
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn history_follows_each_balance_whatever_the_clocks(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let a = app.fan("Early Bird", "PSG").await;
+    let b = app.fan("Late Owl", "PSG").await;
+    deposit(&app, &a, "100.00").await;
+    deposit(&app, &b, "1.00").await;
+    // Another instance, its clock a minute ahead, moves 10.00 ...
+    transfer_from_a_fast_clock(&app, &a, &b, 1000).await;
+    // ... then this one, on time, moves 5.00: later, though its id and time
+    // are earlier.
+    app.post("/api/wallet/send")
+        .token(&a.token)
+        .json(&json!({"recipientId": b.id, "amount": "5.00"}))
+        .send()
+        .await
+        .expect(201);
+    for (fan, balances) in [
+        (&a, ["85.00", "90.00", "100.00"]),
+        (&b, ["16.00", "11.00", "1.00"]),
+    ] {
+        let h = history(&app, fan).await;
+        let seen: Vec<&str> = h
+            .iter()
+            .map(|t| t["balanceAfter"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = balances.iter().copied().filter(|b| !b.is_empty()).collect();
+        assert_eq!(
+            seen, expected,
+            "newest first, in the order the balance changed"
+        );
+    }
+    // Pages follow the same order.
+    let first = app
+        .get("/api/wallet/transactions?limit=1")
+        .token(&a.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(first.body["transactions"][0]["balanceAfter"], "85.00");
+    let cursor = first.body["nextCursor"].as_str().unwrap().to_owned();
+    let second = app
+        .get(&format!("/api/wallet/transactions?limit=1&cursor={cursor}"))
+        .token(&a.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(second.body["transactions"][0]["balanceAfter"], "90.00");
     verify_ok(&app).await;
 }
