@@ -62,6 +62,9 @@ impl Op {
     }
 }
 
+/// A request the kill cut off: (token, path, key, body).
+type CutOff = (String, String, String, Value);
+
 const ENV: &[(&str, &str)] = &[
     ("DEPOSIT_LIMITS", "EUR:1000:100000000"),
     // An orphaned purchase is settled soon after the supplier timeout.
@@ -148,8 +151,7 @@ async fn storm(engine: Engine, op: Op) {
 
     let fans = Arc::new(fans);
     let answered: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
-    // Requests the kill cut off: (token, path, key, body).
-    let unanswered: Arc<Mutex<Vec<(String, String, String, Value)>>> = Arc::default();
+    let unanswered: Arc<Mutex<Vec<CutOff>>> = Arc::default();
     let mut workers = Vec::new();
     // One worker per fan: a fan's cart belongs to one checkout at a time.
     for w in 0..4usize {
