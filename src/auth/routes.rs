@@ -86,6 +86,7 @@ async fn register(
             password: body.password,
             name: body.name,
             club_id: body.club_id,
+            address: ip.0.to_string(),
         },
     )
     .await?;
@@ -179,6 +180,7 @@ async fn update_me(
         (status = 200, body = AuthResponse, description = "password changed; a new session"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "wrong current password, or a new one too short"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "too many attempts"),
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn change_password(
@@ -186,6 +188,11 @@ async fn change_password(
     user: AuthUser,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
+    // A stolen access token must not become a way to guess the password.
+    state
+        .limiter
+        .check(&format!("auth:password:{}", user.id))
+        .await?;
     Ok(Json(
         service::change_password(&state, &user.id, body.current_password, body.new_password)
             .await?,

@@ -16,6 +16,8 @@ pub struct Registration {
     pub password: String,
     pub name: String,
     pub club_id: Option<String>,
+    /// Where the request came from.
+    pub address: String,
 }
 
 pub async fn register(state: &AppState, r: Registration) -> ApiResult<AuthResponse> {
@@ -34,7 +36,7 @@ pub async fn register(state: &AppState, r: Registration) -> ApiResult<AuthRespon
         None,
     )
     .await?;
-    issue_session(state, user).await
+    issue_session(state, user, Some(&r.address)).await
 }
 
 /// Creates a user of any role; the single place where accounts are inserted.
@@ -112,17 +114,23 @@ pub async fn login(
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     }
     let record = record.ok_or_else(|| ApiError::unauthorized(BAD_CREDENTIALS))?;
-    let mut tx = state.db.begin_write().await?;
-    store::remember_address(tx.conn(), &record.user.id, address, now_ms()).await?;
-    tx.commit().await?;
-    issue_session(state, record.user).await
+    issue_session(state, record.user, Some(address)).await
 }
 
-async fn issue_session(state: &AppState, user: User) -> ApiResult<AuthResponse> {
+/// Opens a session; `from` is the address that just proved it knows the
+/// password (remembered for the sign-in throttling).
+async fn issue_session(
+    state: &AppState,
+    user: User,
+    from: Option<&str>,
+) -> ApiResult<AuthResponse> {
     let refresh = new_refresh_token();
     let now = now_ms();
     let session = new_id();
     let mut tx = state.db.begin_write().await?;
+    if let Some(address) = from {
+        store::remember_address(tx.conn(), &user.id, address, now).await?;
+    }
     store::insert_refresh(
         tx.conn(),
         &session,
@@ -156,9 +164,10 @@ fn respond(
 }
 
 /// Rotates a refresh token. A token presented again soon after it was
-/// exchanged (`REFRESH_REUSE_GRACE_SECS`) is a client that sent it twice (two
-/// tabs, a retry after a lost answer): it gets the same successor instead of
-/// losing its session (Auth0's reuse interval). Presenting one after that means it leaked (or was replayed): the whole session is
+/// exchanged (`REFRESH_REUSE_GRACE_SECS`) is a client that sent it twice
+/// (two tabs, a retry after a lost answer): it gets the same successor
+/// instead of losing its session (Auth0's reuse interval). Presenting one
+/// after that means it leaked (or was replayed): the whole session is
 /// revoked, so the thief's copy and the victim's current token both stop
 /// working, and so do the session's access tokens.
 pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
@@ -261,11 +270,14 @@ pub async fn change_password(
         ));
     }
     let hash = password::hash(new).await?;
+    // The new password and the end of every session commit together.
+    let now = now_ms();
     let mut tx = state.db.begin_write().await?;
-    store::set_password(tx.conn(), user_id, &hash, now_ms()).await?;
+    store::set_password(tx.conn(), user_id, &hash, now).await?;
+    let families = store::revoke_user(tx.conn(), user_id, now).await?;
     tx.commit().await?;
-    revoke_all_sessions(state, user_id).await?;
-    issue_session(state, user).await
+    end_sessions(state, &families);
+    issue_session(state, user, None).await
 }
 
 pub async fn me(state: &AppState, user_id: &str) -> ApiResult<User> {

@@ -733,6 +733,16 @@ async fn strangers_guessing_cannot_lock_the_owner_out(engine: Engine) {
         .send()
         .await
         .expect_problem(429, "rate_limited");
+    // A stolen access token cannot guess the password through a password
+    // change either.
+    for expected in [422, 422, 422, 429] {
+        app.post("/api/auth/password")
+            .token(&fan.token)
+            .json(&json!({"currentPassword": "guess 5678", "newPassword": "whatever it is"}))
+            .send()
+            .await
+            .expect(expected);
+    }
     // Guessing from the owner's own address is limited there too (two
     // sign-ins and this guess use up its 3).
     login("10.9.0.1".into(), "wrong guess")
