@@ -9,6 +9,7 @@ mod crash;
 mod errors;
 mod esim;
 mod ledger;
+mod migrations;
 mod payments;
 mod process;
 mod shop;
