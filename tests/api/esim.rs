@@ -1,8 +1,7 @@
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TestApp, spawn_app, spawn_with};
-use crate::wallet::{balance, deposit, verify_ok};
+use crate::helpers::{Engine, Fan, TestApp, balance, deposit, spawn_app, spawn_with, verify_ok};
 
 both_engines!(
     plans_are_listed_and_filtered,

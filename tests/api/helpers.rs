@@ -492,3 +492,50 @@ pub async fn ledger_verify_cli(db: &TestDb) {
     assert!(out.status.success(), "ledger verify failed:\n{text}");
     assert!(text.contains("OK"), "{text}");
 }
+
+// The wallet as every capability's tests look at it.
+
+/// Tops up a fan's wallet through the sandbox provider.
+pub async fn deposit(app: &TestApp, fan: &Fan, amount: &str) -> Value {
+    app.post("/api/wallet/deposit")
+        .token(&fan.token)
+        .json(&json!({"amount": amount, "method": "sandbox"}))
+        .send()
+        .await
+        .expect(201)
+        .body
+}
+
+/// The fan's primary balance, as the API writes it.
+pub async fn balance(app: &TestApp, fan: &Fan) -> String {
+    app.get("/api/wallet/balance")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200)
+        .body["balance"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Every balance recomputed from the transfers: the books balance.
+pub async fn verify_ok(app: &TestApp) {
+    let report = paiecashfan::wallet::verify::verify(&app.state.db)
+        .await
+        .unwrap();
+    assert!(report.ok, "ledger broken: {report:?}");
+}
+
+/// The fan's last 100 transactions, newest first.
+pub async fn history(app: &TestApp, fan: &Fan) -> Vec<Value> {
+    app.get("/api/wallet/transactions?limit=100")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200)
+        .body["transactions"]
+        .as_array()
+        .unwrap()
+        .clone()
+}

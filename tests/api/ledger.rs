@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::{
-    Engine, Fan, TestApp, TestDb, free_port, ledger_verify_cli, server, spawn_app, wait_up,
+    Engine, Fan, TestApp, TestDb, balance, deposit, free_port, ledger_verify_cli, server,
+    spawn_app, verify_ok, wait_up,
 };
-use crate::wallet::{deposit, verify_ok};
 
 both_engines!(
     random_concurrent_transfers_conserve_money,
@@ -139,7 +139,7 @@ async fn run_case(engine: Engine, ops: Vec<Op>) {
     }
     let mut total = 0;
     for (i, fan) in fans.iter().enumerate() {
-        let bal = parse_cents(&crate::wallet::balance(app, fan).await);
+        let bal = parse_cents(&balance(app, fan).await);
         assert!(bal >= 0);
         assert_eq!(
             bal, expected[i],

@@ -9,7 +9,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TestApp, spawn_with};
+use crate::helpers::{Engine, Fan, TestApp, balance, history, spawn_with, verify_ok};
 
 both_engines!(
     stripe_deposit_is_pending_until_a_signed_webhook,
@@ -20,35 +20,6 @@ both_engines!(
     events_that_cannot_be_applied_wait_for_an_admin,
     pending_deposits_expire_and_a_late_success_still_credits,
 );
-
-async fn balance(app: &TestApp, fan: &Fan) -> String {
-    let r = app
-        .get("/api/wallet/balance")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    r.body["balance"].as_str().unwrap_or_default().to_owned()
-}
-
-async fn history(app: &TestApp, fan: &Fan) -> Vec<Value> {
-    app.get("/api/wallet/transactions?limit=100")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200)
-        .body["transactions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-async fn verify_ok(app: &TestApp) {
-    let report = paiecashfan::wallet::verify::verify(&app.state.db)
-        .await
-        .expect("verify");
-    assert!(report.ok, "{report:?}");
-}
 
 /// A pending card deposit of `amount`: (payment id, intent id).
 async fn card_deposit(app: &TestApp, fan: &Fan, amount: &str) -> (String, String) {

@@ -1,8 +1,7 @@
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TestApp, spawn_app};
-use crate::wallet::{balance, deposit, verify_ok};
+use crate::helpers::{Engine, Fan, TestApp, balance, deposit, spawn_app, verify_ok};
 
 both_engines!(
     catalogue_filters_and_pages,

@@ -4,8 +4,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TestApp, spawn_app, spawn_with};
-use crate::wallet::{balance, deposit, verify_ok};
+use crate::helpers::{Engine, Fan, TestApp, balance, deposit, spawn_app, spawn_with, verify_ok};
 
 both_engines!(
     demo_matches_are_listed_with_categories,

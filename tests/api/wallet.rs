@@ -1,7 +1,9 @@
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TestApp, spawn_app, spawn_with};
+use crate::helpers::{
+    Engine, Fan, TestApp, balance, deposit, history, spawn_app, spawn_with, verify_ok,
+};
 
 both_engines!(
     deposit_send_and_both_histories,
@@ -16,47 +18,6 @@ both_engines!(
     admins_verify_the_ledger_and_fans_cannot,
     currencies_are_kept_apart,
 );
-
-pub async fn deposit(app: &TestApp, fan: &Fan, amount: &str) -> Value {
-    app.post("/api/wallet/deposit")
-        .token(&fan.token)
-        .json(&json!({"amount": amount, "method": "sandbox"}))
-        .send()
-        .await
-        .expect(201)
-        .body
-}
-
-pub async fn balance(app: &TestApp, fan: &Fan) -> String {
-    app.get("/api/wallet/balance")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200)
-        .body["balance"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-pub async fn verify_ok(app: &TestApp) {
-    let report = paiecashfan::wallet::verify::verify(&app.state.db)
-        .await
-        .unwrap();
-    assert!(report.ok, "ledger broken: {report:?}");
-}
-
-async fn history(app: &TestApp, fan: &Fan) -> Vec<Value> {
-    app.get("/api/wallet/transactions?limit=100")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200)
-        .body["transactions"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
 
 async fn deposit_send_and_both_histories(engine: Engine) {
     let app = spawn_app(engine).await;
