@@ -35,7 +35,10 @@ impl Backend {
 
 #[derive(Clone)]
 pub struct Db {
-    pub pool: AnyPool,
+    /// Private: reads go through [`Db::reader`], writes through
+    /// [`Db::begin_write`] or [`Db::bookkeeping`], so no write can skip
+    /// SQLite's single-writer gate.
+    pool: AnyPool,
     pub backend: Backend,
     /// SQLite allows one writer at a time; queuing writers here (FIFO) instead of
     /// letting them spin on SQLITE_BUSY keeps latency fair and avoids busy errors.
@@ -189,6 +192,27 @@ impl Db {
             conn,
             _permit: permit,
         })
+    }
+
+    /// The pool for reads. A statement run here must not write: SQLite's
+    /// writer gate is not held (writes go through [`Db::begin_write`]).
+    pub fn reader(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A read-only transaction seeing one snapshot of the database, for reports
+    /// whose queries must agree with each other while transfers go on.
+    pub async fn snapshot(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        let begin = match self.backend {
+            Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            Backend::Sqlite => "BEGIN",
+        };
+        self.pool.begin_with(begin).await
+    }
+
+    /// Waits for the pool's connections to close (shutdown, tests).
+    pub async fn close(&self) {
+        self.pool.close().await
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {

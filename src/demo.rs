@@ -175,19 +175,19 @@ async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
         .bind(*home)
         .bind(*away)
         .bind(now)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(state.db.reader())
         .await?;
         if upcoming.is_some() {
             continue;
         }
         let currency: String = sqlx::query("SELECT currency FROM clubs WHERE id = $1")
             .bind(*home)
-            .fetch_one(&state.db.pool)
+            .fetch_one(state.db.reader())
             .await?
             .try_get("currency")?;
         let away_name: String = sqlx::query("SELECT name FROM clubs WHERE id = $1")
             .bind(*away)
-            .fetch_one(&state.db.pool)
+            .fetch_one(state.db.reader())
             .await?
             .try_get("name")?;
         // Kick-off at 20:45 UTC, `in_days` from today.
@@ -272,7 +272,7 @@ async fn demo_wallet(state: &AppState, user_id: &str) -> anyhow::Result<()> {
 
 /// The v1.0 demo account; its short password predates the 8-character rule.
 pub async fn demo_fan(state: &AppState) -> anyhow::Result<User> {
-    if let Some(existing) = users::find_by_email(&state.db.pool, DEMO_EMAIL).await? {
+    if let Some(existing) = users::find_by_email(state.db.reader(), DEMO_EMAIL).await? {
         return Ok(existing.user);
     }
     let hash = password::hash(DEMO_PASSWORD.to_owned())
@@ -294,7 +294,7 @@ pub async fn demo_fan(state: &AppState) -> anyhow::Result<User> {
         Err(ApiError::Client {
             code: "email_taken",
             ..
-        }) => users::find_by_email(&state.db.pool, DEMO_EMAIL)
+        }) => users::find_by_email(state.db.reader(), DEMO_EMAIL)
             .await?
             .map(|r| r.user)
             .ok_or_else(|| anyhow::anyhow!("demo user missing")),

@@ -95,7 +95,7 @@ pub async fn create_user(
 
 /// Whether the account signed in successfully from `address` before.
 pub async fn known_address(state: &AppState, email: &str, address: &str) -> ApiResult<bool> {
-    Ok(store::known_address(&state.db.pool, email, address).await?)
+    Ok(store::known_address(state.db.reader(), email, address).await?)
 }
 
 pub async fn login(
@@ -105,7 +105,7 @@ pub async fn login(
     address: &str,
 ) -> ApiResult<AuthResponse> {
     let record = match normalize_email(email) {
-        Some(e) => store::find_by_email(&state.db.pool, &e).await?,
+        Some(e) => store::find_by_email(state.db.reader(), &e).await?,
         None => None,
     };
     let stored = record.as_ref().map(|r| r.password_hash.clone());
@@ -187,7 +187,7 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
             && store::is_live(tx.conn(), &hash_refresh_token(&next), now).await?
         {
             drop(tx);
-            let user = store::find_by_id(&state.db.pool, &used.user_id)
+            let user = store::find_by_id(state.db.reader(), &used.user_id)
                 .await?
                 .ok_or_else(invalid)?;
             return respond(state, user, next, &used.family_id);
@@ -257,10 +257,10 @@ pub async fn change_password(
     current: String,
     new: String,
 ) -> ApiResult<AuthResponse> {
-    let user = store::find_by_id(&state.db.pool, user_id)
+    let user = store::find_by_id(state.db.reader(), user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))?;
-    let record = store::find_by_email(&state.db.pool, &user.email).await?;
+    let record = store::find_by_email(state.db.reader(), &user.email).await?;
     let stored = record.map(|r| r.password_hash);
     if !password::verify(current, stored).await? {
         return Err(ApiError::field(
@@ -281,7 +281,7 @@ pub async fn change_password(
 }
 
 pub async fn me(state: &AppState, user_id: &str) -> ApiResult<User> {
-    store::find_by_id(&state.db.pool, user_id)
+    store::find_by_id(state.db.reader(), user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))
 }

@@ -80,7 +80,7 @@ async fn revoked_since(
          WHERE revoked_at >= $1 GROUP BY family_id",
     )
     .bind(since)
-    .fetch_all(&db.pool)
+    .fetch_all(db.reader())
     .await?;
     rows.iter()
         .map(|r| {

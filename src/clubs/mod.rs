@@ -127,7 +127,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "", tag = "clubs", responses((status = 200, body = ClubList)))]
 async fn list_clubs(State(state): State<AppState>) -> ApiResult<Json<ClubList>> {
     Ok(Json(ClubList {
-        clubs: list(&state.db.pool).await?,
+        clubs: list(state.db.reader()).await?,
     }))
 }
 
@@ -139,7 +139,7 @@ async fn get_club(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ClubResponse>> {
-    let club = find(&state.db.pool, &id)
+    let club = find(state.db.reader(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("club"))?;
     Ok(Json(ClubResponse { club }))

@@ -242,7 +242,7 @@ async fn paid_with_key(
     let row = sqlx::query(sql)
         .bind(user_id)
         .bind(&key.0)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(state.db.reader())
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
@@ -280,13 +280,14 @@ async fn answer_for(
 ) -> ApiResult<Answer> {
     let current = esim(state, user_id, id).await?;
     let currency = currency_of(&current.currency);
-    let balance =
-        || async { ledger::balance_of(&state.db.pool, AccountKind::User, user_id, currency).await };
+    let balance = || async {
+        ledger::balance_of(state.db.reader(), AccountKind::User, user_id, currency).await
+    };
     match current.status.as_str() {
         "provisioning" => {
             let row = sqlx::query("SELECT created_at FROM esims WHERE id = $1")
                 .bind(id)
-                .fetch_one(&state.db.pool)
+                .fetch_one(state.db.reader())
                 .await?;
             let age = now_ms() - row.try_get::<i64, _>("created_at")?;
             if age < orphaned_after(&state.config).as_millis() as i64 {
@@ -387,7 +388,7 @@ pub async fn refund_orphans(state: &AppState, older_than: std::time::Duration) -
     let purchases =
         sqlx::query("SELECT id FROM esims WHERE status = 'provisioning' AND created_at <= $1")
             .bind(cutoff)
-            .fetch_all(&state.db.pool)
+            .fetch_all(state.db.reader())
             .await?;
     for r in purchases {
         let id: String = r.try_get("id")?;
@@ -399,7 +400,7 @@ pub async fn refund_orphans(state: &AppState, older_than: std::time::Duration) -
     let topups =
         sqlx::query("SELECT id FROM esim_topups WHERE status = 'pending' AND created_at <= $1")
             .bind(cutoff)
-            .fetch_all(&state.db.pool)
+            .fetch_all(state.db.reader())
             .await?;
     for r in topups {
         let id: String = r.try_get("id")?;
@@ -641,7 +642,7 @@ async fn topup_answer(
     let row =
         sqlx::query("SELECT esim_id, status, created_at, currency FROM esim_topups WHERE id = $1")
             .bind(topup_id)
-            .fetch_one(&state.db.pool)
+            .fetch_one(state.db.reader())
             .await?;
     let status: String = row.try_get("status")?;
     let esim_id: String = row.try_get("esim_id")?;
@@ -659,7 +660,7 @@ async fn topup_answer(
         "failed" => {
             let currency = currency_of(&row.try_get::<String, _>("currency")?);
             let balance =
-                ledger::balance_of(&state.db.pool, AccountKind::User, user_id, currency).await?;
+                ledger::balance_of(state.db.reader(), AccountKind::User, user_id, currency).await?;
             let mut tx = state.db.begin_write().await?;
             let answer =
                 Answer::store_problem(tx.conn(), user_id, key, topup_refunded(balance, currency))

@@ -63,7 +63,7 @@ pub async fn plans(state: &AppState, q: &PlanQuery) -> ApiResult<Vec<Plan>> {
          ORDER BY price, id"
     )))
     .bind(q.region.as_deref().unwrap_or(""))
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let country = q.country.as_deref().map(str::to_ascii_uppercase);
     Ok(rows
@@ -81,7 +81,7 @@ pub(crate) async fn load_plan(state: &AppState, id: &str) -> ApiResult<(Plan, i6
         "SELECT {PLAN_COLUMNS} FROM esim_plans WHERE id = $1"
     )))
     .bind(id)
-    .fetch_optional(&state.db.pool)
+    .fetch_optional(state.db.reader())
     .await?;
     match row.as_ref().map(plan_from_row).transpose()? {
         Some((plan, price, true)) => Ok((plan, price)),
@@ -137,7 +137,7 @@ fn esim_from_row(r: &AnyRow, now: i64) -> Result<Esim, sqlx::Error> {
 
 /// One of the fan's eSIMs; another fan's is 404.
 pub async fn esim(state: &AppState, user_id: &str, id: &str) -> ApiResult<Esim> {
-    esim_with(&mut *state.db.pool.acquire().await?, user_id, id).await
+    esim_with(&mut *state.db.reader().acquire().await?, user_id, id).await
 }
 
 /// A fan's eSIM read through `conn` (inside a transaction that changed it).
@@ -159,7 +159,7 @@ pub async fn my_esims(state: &AppState, user_id: &str) -> ApiResult<Vec<Esim>> {
         "{ESIM_SQL} WHERE e.user_id = $1 ORDER BY e.id DESC"
     )))
     .bind(user_id)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     Ok(rows
         .iter()
@@ -366,7 +366,7 @@ pub async fn create_plan(state: &AppState, p: NewPlan) -> ApiResult<Plan> {
 pub async fn update_plan(state: &AppState, id: &str, u: UpdatePlan) -> ApiResult<Plan> {
     let row = sqlx::query("SELECT currency FROM esim_plans WHERE id = $1")
         .bind(id)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(state.db.reader())
         .await?
         .ok_or_else(|| ApiError::not_found("eSIM plan"))?;
     let currency = currency_of(&row.try_get::<String, _>("currency")?);
@@ -392,7 +392,7 @@ pub async fn update_plan(state: &AppState, id: &str, u: UpdatePlan) -> ApiResult
         "SELECT {PLAN_COLUMNS} FROM esim_plans WHERE id = $1"
     )))
     .bind(id)
-    .fetch_one(&state.db.pool)
+    .fetch_one(state.db.reader())
     .await?;
     Ok(plan_from_row(&row)?.0)
 }

@@ -510,7 +510,7 @@ async fn lookup(
     key: &str,
     fingerprint: &str,
 ) -> Result<Reservation, sqlx::Error> {
-    let mut conn = db.pool.acquire().await?;
+    let mut conn = db.reader().acquire().await?;
     match stored_row(&mut conn, user, key).await? {
         None => Ok(Reservation::Acquired),
         Some(row) => evaluate(&row, fingerprint),

@@ -113,7 +113,7 @@ async fn list(
     .bind(q.cursor.as_deref().unwrap_or(""))
     .bind(limit + 1)
     .bind(offset)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let mut notifications = rows
         .iter()
@@ -135,7 +135,7 @@ async fn list(
         "SELECT COUNT(*) AS n FROM notifications WHERE user_id = $1 AND read_at IS NULL",
     )
     .bind(&user.id)
-    .fetch_one(&state.db.pool)
+    .fetch_one(state.db.reader())
     .await?
     .try_get("n")?;
     Ok(Json(NotificationList {

@@ -82,14 +82,14 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         let exists = sqlx::query("SELECT 1 FROM products WHERE club_id = $1 AND name = $2")
             .bind(*club)
             .bind(*name)
-            .fetch_optional(&state.db.pool)
+            .fetch_optional(state.db.reader())
             .await?;
         if exists.is_some() {
             continue;
         }
         let currency: String = sqlx::query("SELECT currency FROM clubs WHERE id = $1")
             .bind(*club)
-            .fetch_one(&state.db.pool)
+            .fetch_one(state.db.reader())
             .await?
             .try_get("currency")?;
         let id = new_id();

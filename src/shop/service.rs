@@ -105,13 +105,13 @@ pub async fn list_products(state: &AppState, q: &ProductQuery) -> ApiResult<Prod
     .bind(q.cursor.as_deref().unwrap_or(""))
     .bind(limit + 1)
     .bind(offset)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let ids: Vec<String> = rows
         .iter()
         .map(|r| r.try_get("id"))
         .collect::<Result<_, _>>()?;
-    let mut variants = variants_of(&state.db.pool, &ids).await?;
+    let mut variants = variants_of(state.db.reader(), &ids).await?;
     let mut products = rows
         .iter()
         .map(|r| {
@@ -146,7 +146,7 @@ async fn load_product(
 
 /// An active product (inactive and unknown ones are 404 to fans).
 pub async fn product(state: &AppState, id: &str) -> ApiResult<Product> {
-    match load_product(&state.db.pool, id).await? {
+    match load_product(state.db.reader(), id).await? {
         Some(p) if p.active => Ok(p),
         _ => Err(ApiError::not_found("product")),
     }
@@ -205,7 +205,7 @@ async fn cart_lines(
 }
 
 pub async fn cart(state: &AppState, user_id: &str) -> ApiResult<Cart> {
-    let lines = cart_lines(&state.db.pool, user_id).await?;
+    let lines = cart_lines(state.db.reader(), user_id).await?;
     let currencies: std::collections::BTreeSet<Currency> =
         lines.iter().map(|l| l.currency).collect();
     let (total, currency) = match currencies.iter().next() {
@@ -290,7 +290,7 @@ pub async fn update_cart_item(
     item_id: &str,
     quantity: i64,
 ) -> ApiResult<Cart> {
-    let lines = cart_lines(&state.db.pool, user_id).await?;
+    let lines = cart_lines(state.db.reader(), user_id).await?;
     let line = lines
         .iter()
         .find(|l| l.item.id == item_id)
@@ -563,9 +563,9 @@ pub async fn my_orders(
     .bind(q.cursor.as_deref().unwrap_or(""))
     .bind(limit + 1)
     .bind(offset)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
-    let mut orders = orders_with_lines(&mut *state.db.pool.acquire().await?, rows).await?;
+    let mut orders = orders_with_lines(&mut *state.db.reader().acquire().await?, rows).await?;
     let next_cursor = crate::http::validate::next_page(&mut orders, limit, |o| o.id.clone());
     Ok(OrderList {
         orders,
@@ -574,7 +574,7 @@ pub async fn my_orders(
 }
 
 pub async fn order(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<Order> {
-    match load_order(&mut *state.db.pool.acquire().await?, id).await? {
+    match load_order(&mut *state.db.reader().acquire().await?, id).await? {
         Some((o, owner)) if owner == user.id || user.is_admin() => Ok(o),
         _ => Err(ApiError::not_found("order")),
     }
@@ -602,7 +602,7 @@ pub async fn cancel(
     .await?;
     let Some(row) = row else {
         drop(tx);
-        return match load_order(&mut *state.db.pool.acquire().await?, id).await? {
+        return match load_order(&mut *state.db.reader().acquire().await?, id).await? {
             Some((o, owner)) if owner == user_id => Err(ApiError::conflict(
                 "not_cancellable",
                 format!("a {} order cannot be cancelled", o.status),
@@ -680,7 +680,7 @@ pub async fn set_status(
     let clubs: Vec<String> =
         sqlx::query("SELECT DISTINCT club_id FROM order_lines WHERE order_id = $1")
             .bind(id)
-            .fetch_all(&state.db.pool)
+            .fetch_all(state.db.reader())
             .await?
             .iter()
             .map(|r| r.try_get("club_id"))
@@ -709,7 +709,7 @@ pub async fn set_status(
             .await?
             .rows_affected();
     tx.commit().await?;
-    let (order, _) = load_order(&mut *state.db.pool.acquire().await?, id)
+    let (order, _) = load_order(&mut *state.db.reader().acquire().await?, id)
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;
     if n == 0 {
@@ -746,7 +746,7 @@ async fn insert_variant(
 async fn club_currency(state: &AppState, club: &str) -> ApiResult<Currency> {
     let row = sqlx::query("SELECT currency FROM clubs WHERE id = $1")
         .bind(club)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(state.db.reader())
         .await?
         .ok_or_else(|| ApiError::field("clubId", "unknown_club", format!("no club {club}")))?;
     Ok(currency_of(&row.try_get::<String, _>("currency")?))
@@ -791,7 +791,7 @@ pub async fn create_product(
         insert_variant(tx.conn(), &id, v.size.as_deref(), v.stock, i as i64).await?;
     }
     tx.commit().await?;
-    load_product(&state.db.pool, &id)
+    load_product(state.db.reader(), &id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("product vanished")))
 }
@@ -802,7 +802,7 @@ pub async fn update_product(
     id: &str,
     u: UpdateProduct,
 ) -> ApiResult<Product> {
-    let existing = load_product(&state.db.pool, id)
+    let existing = load_product(state.db.reader(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("product"))?;
     user.require_staff_of(&existing.club_id)?;
@@ -854,7 +854,7 @@ pub async fn update_product(
         }
     }
     tx.commit().await?;
-    load_product(&state.db.pool, id)
+    load_product(state.db.reader(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("product"))
 }

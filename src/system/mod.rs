@@ -132,7 +132,7 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
                 (SELECT COUNT(*) FROM esims WHERE status IN ('ready', 'active')) AS active_esims",
     )
     .bind(crate::db::now_ms())
-    .fetch_one(&state.db.pool)
+    .fetch_one(state.db.reader())
     .await?;
     Ok(Json(Stats {
         users: row.try_get("users")?,
@@ -148,7 +148,7 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
 
 /// Prometheus text exposition (not part of the JSON API).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let pool = &state.db.pool;
+    let pool = state.db.reader();
     let idle = pool.num_idle() as f64;
     let size = f64::from(pool.size());
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);

@@ -14,7 +14,7 @@ use crate::wallet::service::amount_error;
 async fn club_currency(state: &AppState, club: &str, field: &str) -> ApiResult<Currency> {
     let row = sqlx::query("SELECT currency FROM clubs WHERE id = $1")
         .bind(club)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(state.db.reader())
         .await?
         .ok_or_else(|| ApiError::field(field, "unknown_club", format!("no club {club}")))?;
     Ok(Currency::parse(&row.try_get::<String, _>("currency")?).unwrap_or(Currency::Eur))
@@ -44,7 +44,7 @@ pub async fn create_event(state: &AppState, user: &AuthUser, e: NewEvent) -> Api
                 Some(t) => t.clone(),
                 None => sqlx::query("SELECT name FROM clubs WHERE id = $1")
                     .bind(club)
-                    .fetch_one(&state.db.pool)
+                    .fetch_one(state.db.reader())
                     .await?
                     .try_get("name")?,
             }
@@ -120,13 +120,13 @@ pub async fn create_event(state: &AppState, user: &AuthUser, e: NewEvent) -> Api
         .map_err(category_conflict)?;
     }
     tx.commit().await?;
-    get_event(&state.db.pool, &id).await
+    get_event(state.db.reader(), &id).await
 }
 
 async fn event_home_club(state: &AppState, id: &str) -> ApiResult<String> {
     Ok(sqlx::query("SELECT home_club_id FROM events WHERE id = $1")
         .bind(id)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(state.db.reader())
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?
         .try_get("home_club_id")?)
@@ -176,7 +176,7 @@ pub async fn update_event(
         }
         Err(e) => return Err(e.into()),
     }
-    get_event(&state.db.pool, id).await
+    get_event(state.db.reader(), id).await
 }
 
 pub async fn add_category(
@@ -208,7 +208,7 @@ pub async fn add_category(
     .await
     .map_err(category_conflict)?;
     tx.commit().await?;
-    get_event(&state.db.pool, id).await
+    get_event(state.db.reader(), id).await
 }
 
 pub async fn update_category(
@@ -245,5 +245,5 @@ pub async fn update_category(
         return Err(ApiError::not_found("ticket category"));
     }
     tx.commit().await?;
-    get_event(&state.db.pool, id).await
+    get_event(state.db.reader(), id).await
 }

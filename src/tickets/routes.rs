@@ -70,7 +70,7 @@ async fn event(
     Path(id): Path<String>,
 ) -> ApiResult<Json<EventResponse>> {
     Ok(Json(EventResponse {
-        event: service::get_event(&state.db.pool, &id).await?,
+        event: service::get_event(state.db.reader(), &id).await?,
     }))
 }
 

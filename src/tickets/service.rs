@@ -107,14 +107,14 @@ pub async fn list_events(state: &AppState, club: Option<&str>) -> ApiResult<Vec<
     )))
     .bind(club)
     .bind(since)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let cats = sqlx::query(AssertSqlSafe(format!(
         "{CATEGORY_SQL} {filter} ORDER BY c.price, c.name"
     )))
     .bind(club)
     .bind(since)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let mut by_event: std::collections::HashMap<String, Vec<(Category, i64)>> = Default::default();
     for r in &cats {
@@ -267,7 +267,7 @@ async fn load_ticket(
 
 /// A ticket its owner (or an admin) may see; anyone else gets 404.
 async fn own_ticket(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<TicketRow> {
-    match load_ticket(&state.db.pool, &state.signer, id, true).await? {
+    match load_ticket(state.db.reader(), &state.signer, id, true).await? {
         Some(t) if t.owner_id == user.id || user.is_admin() => Ok(t),
         _ => Err(ApiError::not_found("ticket")),
     }
@@ -278,7 +278,7 @@ pub async fn my_tickets(state: &AppState, user_id: &str) -> ApiResult<Vec<Ticket
         "{TICKET_SQL} WHERE t.owner_id = $1 ORDER BY e.kickoff_at, t.serial"
     )))
     .bind(user_id)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     rows.iter()
         .map(|r| Ok(ticket_from_row(r, &state.signer, true)?.view))
@@ -393,7 +393,7 @@ pub async fn purchase(
         Some(h) => h.trim().to_owned(),
         None => sqlx::query("SELECT name FROM users WHERE id = $1")
             .bind(user_id)
-            .fetch_one(&state.db.pool)
+            .fetch_one(state.db.reader())
             .await?
             .try_get("name")?,
     };
@@ -604,7 +604,7 @@ pub async fn purchase(
 async fn require_gate_staff(state: &AppState, user: &AuthUser, event_id: &str) -> ApiResult<()> {
     let row = sqlx::query("SELECT home_club_id FROM events WHERE id = $1")
         .bind(event_id)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(state.db.reader())
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
     user.require_staff_of(&row.try_get::<String, _>("home_club_id")?)
@@ -712,7 +712,7 @@ pub async fn checkin(state: &AppState, staff_id: &str, scan: Scan<'_>) -> ApiRes
         Err(e) if constraint_violation(&e).is_some_and(|c| c.contains("nonce")) => {
             // The same nonce won a race with us: its answer is the answer.
             drop(tx);
-            let mut conn = state.db.pool.acquire().await?;
+            let mut conn = state.db.reader().acquire().await?;
             if let Some(nonce) = scan.nonce
                 && let Some(previous) = stored_answer(&mut conn, &record_event, nonce).await?
             {
@@ -929,7 +929,7 @@ pub async fn gate_kit(
     )
     .bind(event_id)
     .bind(since.unwrap_or(-1))
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let mut revoked = Vec::new();
     let mut used = Vec::new();
@@ -993,14 +993,14 @@ pub async fn transfer(
         (Some(id), _) => {
             sqlx::query("SELECT id, name FROM users WHERE id = $1")
                 .bind(id.trim())
-                .fetch_optional(&state.db.pool)
+                .fetch_optional(state.db.reader())
                 .await?
         }
         (None, Some(e)) => match normalize_email(e) {
             Some(e) => {
                 sqlx::query("SELECT id, name FROM users WHERE email = $1")
                     .bind(e)
-                    .fetch_optional(&state.db.pool)
+                    .fetch_optional(state.db.reader())
                     .await?
             }
             None => None,
@@ -1196,7 +1196,7 @@ pub async fn refund(
 }
 
 pub async fn metadata(state: &AppState, ticket_id: &str) -> ApiResult<NftMetadata> {
-    let t = load_ticket(&state.db.pool, &state.signer, ticket_id, false)
+    let t = load_ticket(state.db.reader(), &state.signer, ticket_id, false)
         .await?
         .ok_or_else(|| ApiError::not_found("ticket"))?
         .view;
@@ -1249,7 +1249,7 @@ pub async fn provenance(
     user: &AuthUser,
     ticket_id: &str,
 ) -> ApiResult<Provenance> {
-    let t = load_ticket(&state.db.pool, &state.signer, ticket_id, false)
+    let t = load_ticket(state.db.reader(), &state.signer, ticket_id, false)
         .await?
         .ok_or_else(|| ApiError::not_found("ticket"))?;
     let involved = sqlx::query(
@@ -1257,7 +1257,7 @@ pub async fn provenance(
     )
     .bind(ticket_id)
     .bind(&user.id)
-    .fetch_optional(&state.db.pool)
+    .fetch_optional(state.db.reader())
     .await?
     .is_some();
     let staff = user.require_staff_of(&t.home_club_id).is_ok();
@@ -1269,7 +1269,7 @@ pub async fn provenance(
          FROM ticket_provenance WHERE ticket_id = $1 ORDER BY seq",
     )
     .bind(ticket_id)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let entries = rows
         .iter()

@@ -372,7 +372,7 @@ pub async fn payment(state: &AppState, user_id: &str, id: &str) -> ApiResult<Pay
     )
     .bind(id)
     .bind(user_id)
-    .fetch_optional(&state.db.pool)
+    .fetch_optional(state.db.reader())
     .await?
     .ok_or_else(|| ApiError::not_found("payment"))?;
     let code: String = row.try_get("currency")?;
@@ -579,7 +579,7 @@ pub async fn dead_letters(state: &AppState, include_resolved: bool) -> ApiResult
          FROM webhook_dead_letters WHERE $1 = 1 OR resolved_at IS NULL ORDER BY id DESC LIMIT 500",
     )
     .bind(i64::from(include_resolved))
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     rows.iter()
         .map(|r| {
@@ -606,7 +606,7 @@ pub async fn replay_dead_letter(state: &AppState, id: &str) -> ApiResult<DeadLet
         "SELECT event_id, payload FROM webhook_dead_letters WHERE id = $1 AND provider = 'stripe'",
     )
     .bind(id)
-    .fetch_optional(&state.db.pool)
+    .fetch_optional(state.db.reader())
     .await?
     .ok_or_else(|| ApiError::not_found("dead letter"))?;
     let payload: String = row.try_get("payload")?;
@@ -646,7 +646,7 @@ pub async fn expire_pending(state: &AppState, max_age: std::time::Duration) -> A
         "SELECT id, provider, provider_ref FROM payments WHERE status = 'pending' AND created_at <= $1",
     )
     .bind(cutoff)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let mut expired = 0;
     for r in rows {

@@ -19,7 +19,7 @@ pub async fn primary_currency(state: &AppState, user_id: &str) -> ApiResult<Curr
         "SELECT c.currency FROM users u LEFT JOIN clubs c ON c.id = u.club_id WHERE u.id = $1",
     )
     .bind(user_id)
-    .fetch_optional(&state.db.pool)
+    .fetch_optional(state.db.reader())
     .await?;
     let code: Option<String> = match row {
         Some(r) => r.try_get("currency")?,
@@ -50,7 +50,7 @@ pub async fn balances(state: &AppState, user_id: &str) -> ApiResult<BalanceRespo
         "SELECT currency, balance FROM accounts WHERE kind = 'user' AND owner_id = $1 ORDER BY currency",
     )
     .bind(user_id)
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let mut primary_balance = 0;
     let mut list = Vec::new();
@@ -211,7 +211,7 @@ pub async fn history(state: &AppState, user_id: &str, q: &ListQuery) -> ApiResul
         .bind(after.map_or("", |a| a.1))
         .bind(limit + 1)
         .bind(offset)
-        .fetch_all(&state.db.pool)
+        .fetch_all(state.db.reader())
         .await?;
     let mut page = rows
         .iter()
@@ -236,7 +236,7 @@ pub async fn transaction(state: &AppState, user_id: &str, id: &str) -> ApiResult
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(user_id)
         .bind(id)
-        .fetch_optional(&state.db.pool)
+        .fetch_optional(state.db.reader())
         .await?
         .ok_or_else(|| ApiError::not_found("transaction"))?;
     Ok(transaction_from_row(state, &row)?)
@@ -316,7 +316,7 @@ pub async fn send(
     .bind(sender)
     .bind(input.recipient_id.as_deref().map(str::trim).unwrap_or(""))
     .bind(email.as_deref().unwrap_or(""))
-    .fetch_all(&state.db.pool)
+    .fetch_all(state.db.reader())
     .await?;
     let mut sender_row = None;
     let mut recipient = None;

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::db::{Backend, Db, now_ms, rfc3339};
+use crate::db::{Db, now_ms, rfc3339};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -43,11 +43,7 @@ pub struct BalanceMismatch {
 pub async fn verify(db: &Db) -> Result<VerifyReport, sqlx::Error> {
     // One snapshot for every query, so concurrent transfers cannot make the
     // sums disagree with each other.
-    let begin = match db.backend {
-        Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        Backend::Sqlite => "BEGIN",
-    };
-    let mut tx = db.pool.begin_with(begin).await?;
+    let mut tx = db.snapshot().await?;
 
     let rows = sqlx::query(
         "SELECT a.id, a.balance,

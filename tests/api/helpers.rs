@@ -402,7 +402,7 @@ impl TestApp {
         if let Some(h) = self.server.take() {
             let _ = h.await;
         }
-        self.state.db.pool.close().await;
+        self.state.db.close().await;
     }
 }
 

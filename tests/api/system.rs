@@ -60,7 +60,7 @@ async fn readiness_names_the_failing_part(engine: Engine) {
         .expect(200);
 
     let app = spawn_app(engine).await;
-    app.state.db.pool.close().await;
+    app.state.db.close().await;
     let r = app
         .get("/api/health/ready")
         .send()
