@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::DefaultBodyLimit;
+use axum::extract::FromRef;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::from_fn;
 use axum::routing::get;
@@ -26,11 +27,16 @@ use crate::auth::token::TokenService;
 use crate::config::Config;
 use crate::db::{Db, PoolSettings, now_ms};
 use crate::error::ApiError;
+use crate::esim::Esims;
 use crate::http::{middleware, openapi};
 use crate::infra::fanout::{Fanout, LocalFanout};
 use crate::infra::ratelimit::RateLimiter;
 use crate::infra::redis::Redis;
+use crate::notifications::Notifier;
+use crate::shop::Shop;
 use crate::tickets::signing::TicketSigner;
+use crate::tickets::{TicketRules, Tickets};
+use crate::wallet::Wallet;
 use crate::wallet::provider::Payments;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -45,12 +51,11 @@ pub struct AppState {
     pub fanout: Arc<dyn Fanout>,
     pub started: Instant,
     pub metrics: PrometheusHandle,
-    pub payments: Payments,
     pub signer: Arc<TicketSigner>,
-    /// The eSIM supplier; None when eSIM sales are off.
-    pub esim: Option<Arc<dyn crate::esim::provider::EsimProvider>>,
-    /// Fans' wallet ids already known, so a transfer need not look them up.
-    pub accounts: crate::wallet::ledger::AccountIds,
+    pub esims: Esims,
+    pub wallet: Wallet,
+    pub tickets: Tickets,
+    pub shop: Shop,
     /// This process, as it names itself in `server_instances` and in the
     /// idempotency reservations it holds.
     pub instance: Arc<str>,
@@ -85,7 +90,7 @@ impl AppState {
             config.access_token_ttl,
             config.refresh_token_ttl,
         );
-        let signer = ticket_signer(&db, &config).await?;
+        let signer = Arc::new(ticket_signer(&db, &config).await?);
         let instance: Arc<str> = Arc::from(crate::db::new_id());
         let fanout: Arc<dyn Fanout> = match &redis {
             Some(r) => crate::infra::fanout::RedisFanout::start(r.clone(), &instance, 1024),
@@ -95,18 +100,38 @@ impl AppState {
         crate::auth::sessions::load(&revoked, &db, config.access_token_ttl).await?;
         let state = AppState {
             limiter: RateLimiter::new(config.auth_rate_limit_per_minute, redis.clone()),
-            db,
             tokens: Arc::new(tokens),
             redis,
-            fanout,
+            fanout: fanout.clone(),
             revoked,
             started: Instant::now(),
             metrics: middleware::prometheus(),
-            payments: Payments::from_config(&config)?,
-            signer: Arc::new(signer),
-            esim: crate::esim::provider_from_config(&config),
-            accounts: Default::default(),
+            shop: Shop::new(db.clone(), config.commission_bps),
+            tickets: Tickets::new(
+                db.clone(),
+                signer.clone(),
+                TicketRules {
+                    commission_bps: config.commission_bps,
+                    refund_cutoff_hours: config.ticket_refund_cutoff_hours,
+                },
+                Notifier::new(fanout.clone()),
+            ),
+            wallet: Wallet::new(
+                db.clone(),
+                Payments::from_config(&config)?,
+                Arc::new(config.deposit_limits.clone()),
+                Notifier::new(fanout.clone()),
+            ),
+            signer,
+            esims: Esims::new(
+                db.clone(),
+                crate::esim::provider_from_config(&config),
+                config.esim_provider_timeout,
+                &config.esim_webhook_secret,
+                Notifier::new(fanout.clone()),
+            ),
             instance,
+            db,
             config: Arc::new(config),
         };
         heartbeat(&state.db, &state.instance).await?;
@@ -114,6 +139,30 @@ impl AppState {
             crate::demo::seed(&state).await?;
         }
         Ok(state)
+    }
+}
+
+impl FromRef<AppState> for Tickets {
+    fn from_ref(state: &AppState) -> Tickets {
+        state.tickets.clone()
+    }
+}
+
+impl FromRef<AppState> for Shop {
+    fn from_ref(state: &AppState) -> Shop {
+        state.shop.clone()
+    }
+}
+
+impl FromRef<AppState> for Esims {
+    fn from_ref(state: &AppState) -> Esims {
+        state.esims.clone()
+    }
+}
+
+impl FromRef<AppState> for Wallet {
+    fn from_ref(state: &AppState) -> Wallet {
+        state.wallet.clone()
     }
 }
 
@@ -427,7 +476,9 @@ async fn housekeeping(state: AppState) {
                 .execute(conn.conn())
                 .await;
         }
-        match crate::wallet::payments::expire_pending(&state, state.config.deposit_pending_expiry)
+        match state
+            .wallet
+            .expire_pending(state.config.deposit_pending_expiry)
             .await
         {
             Ok(n) if n > 0 => tracing::info!(expired = n, "pending deposits expired"),
@@ -442,8 +493,8 @@ async fn housekeeping(state: AppState) {
         // What a burst (a storm of connections) left in the allocator's
         // arenas goes back to the system.
         crate::infra::memory::give_back();
-        let stale = crate::esim::purchase::orphaned_after(&state.config);
-        if let Err(e) = crate::esim::purchase::refund_orphans(&state, stale).await {
+        let stale = state.esims.orphaned_after();
+        if let Err(e) = state.esims.refund_orphans(stale).await {
             tracing::warn!(error = %e, "eSIM recovery failed");
         }
     }

@@ -261,6 +261,79 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     })
 }
 
+/// Pool exhaustion, SQLite busy and PostgreSQL serialization/deadlock errors:
+/// nothing was committed, so the client may retry.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite BUSY/LOCKED (5, 6, extended 261, 262, 517), PG 40001/40P01/55P03.
+            matches!(
+                code.as_ref(),
+                "5" | "6" | "261" | "262" | "517" | "40001" | "40P01" | "55P03"
+            )
+        }
+        _ => false,
+    }
+}
+
+/// Name of the violated unique/check constraint or index, on either engine.
+///
+/// PostgreSQL reports the constraint name; SQLite only reports the columns
+/// (`UNIQUE constraint failed: users.email`), so callers match on either form.
+pub fn constraint_violation(err: &sqlx::Error) -> Option<String> {
+    if let sqlx::Error::Database(db) = err {
+        if let Some(c) = db.constraint() {
+            return Some(c.to_owned());
+        }
+        let msg = db.message();
+        for prefix in [
+            "UNIQUE constraint failed: ",
+            "CHECK constraint failed: ",
+            "FOREIGN KEY constraint failed",
+        ] {
+            if let Some(rest) = msg.strip_prefix(prefix) {
+                return Some(rest.trim().to_owned());
+            }
+        }
+        let code = db.code().unwrap_or_default();
+        if matches!(
+            code.as_ref(),
+            "23505" | "23514" | "23503" | "2067" | "1555" | "275" | "787"
+        ) {
+            return Some(msg.to_owned());
+        }
+    }
+    None
+}
+
+/// A named unique or check constraint, as each engine reports its violation:
+/// PostgreSQL by name; SQLite by name for a CHECK constraint but by its
+/// columns (`table.a, table.b`) for a UNIQUE one, so both are given.
+#[derive(Debug, Clone, Copy)]
+pub struct Constraint {
+    pub name: &'static str,
+    /// SQLite's spelling of a UNIQUE constraint; empty for a CHECK.
+    pub columns: &'static str,
+}
+
+impl Constraint {
+    pub const fn check(name: &'static str) -> Self {
+        Constraint { name, columns: "" }
+    }
+
+    pub const fn unique(name: &'static str, columns: &'static str) -> Self {
+        Constraint { name, columns }
+    }
+
+    /// Whether `err` is a violation of this constraint, on either engine.
+    pub fn violated_by(&self, err: &sqlx::Error) -> bool {
+        constraint_violation(err)
+            .is_some_and(|c| c == self.name || (!self.columns.is_empty() && c == self.columns))
+    }
+}
+
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }

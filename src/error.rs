@@ -6,25 +6,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-/// A field-level validation failure, listed in `errors` of a 422.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
-pub struct FieldError {
-    /// JSON path of the offending field (`email`, `lines[2].quantity`).
-    pub field: String,
-    /// Stable machine code (`required`, `too_short`, `invalid_format`, ...).
-    pub code: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::db::{constraint_violation, is_transient};
+pub use crate::domain::FieldError;
 
 /// The body of every error response (`application/problem+json`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -128,6 +111,15 @@ impl ApiError {
         }
         e
     }
+    pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, code, detail)
+    }
+    pub fn gone(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, code, detail)
+    }
+    pub fn payment_required(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYMENT_REQUIRED, code, detail)
+    }
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
@@ -138,6 +130,29 @@ impl ApiError {
             extra.insert(key.to_owned(), value.into());
         }
         self
+    }
+
+    /// The problem document this error answers with (without headers), for
+    /// answers stored to be replayed.
+    pub fn problem_json(&self) -> String {
+        let body = match self {
+            ApiError::Client {
+                status,
+                code,
+                detail,
+                errors,
+                extra,
+                ..
+            } => problem_body(*status, code, detail.clone(), errors.clone(), extra.clone()),
+            _ => problem_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an unexpected error occurred".into(),
+                None,
+                Map::new(),
+            ),
+        };
+        String::from_utf8_lossy(&body).into_owned()
     }
 
     pub fn status(&self) -> StatusCode {
@@ -188,6 +203,22 @@ pub fn problem_response(
     errors: Option<Vec<FieldError>>,
     extra: Map<String, Value>,
 ) -> Response {
+    let bytes = problem_body(status, code, detail, errors, extra);
+    let mut resp = (status, bytes).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
+fn problem_body(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    errors: Option<Vec<FieldError>>,
+    extra: Map<String, Value>,
+) -> Vec<u8> {
     let title = status_title(status);
     let body = Problem {
         type_: format!(
@@ -202,13 +233,7 @@ pub fn problem_response(
         errors,
         extra,
     };
-    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut resp = (status, bytes).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    resp
+    serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 impl IntoResponse for ApiError {
@@ -264,49 +289,29 @@ fn internal() -> Response {
     )
 }
 
-/// Pool exhaustion, SQLite busy and PostgreSQL serialization/deadlock errors:
-/// nothing was committed, so the client may retry.
-pub fn is_transient(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // SQLite BUSY/LOCKED (5, 6, extended 261, 262, 517), PG 40001/40P01/55P03.
-            matches!(
-                code.as_ref(),
-                "5" | "6" | "261" | "262" | "517" | "40001" | "40P01" | "55P03"
-            )
-        }
-        _ => false,
+impl From<crate::domain::Forbidden> for ApiError {
+    fn from(e: crate::domain::Forbidden) -> Self {
+        ApiError::forbidden(e.0)
     }
 }
 
-/// Name of the violated unique/check constraint or index, on either engine.
-///
-/// PostgreSQL reports the constraint name; SQLite only reports the columns
-/// (`UNIQUE constraint failed: users.email`), so callers match on either form.
-pub fn constraint_violation(err: &sqlx::Error) -> Option<String> {
-    if let sqlx::Error::Database(db) = err {
-        if let Some(c) = db.constraint() {
-            return Some(c.to_owned());
-        }
-        let msg = db.message();
-        for prefix in [
-            "UNIQUE constraint failed: ",
-            "CHECK constraint failed: ",
-            "FOREIGN KEY constraint failed",
-        ] {
-            if let Some(rest) = msg.strip_prefix(prefix) {
-                return Some(rest.trim().to_owned());
+impl From<crate::replay::RecordError> for ApiError {
+    fn from(e: crate::replay::RecordError) -> Self {
+        match e {
+            crate::replay::RecordError::AlreadyAnswered => ApiError::conflict(
+                crate::http::idempotency::ANSWERED,
+                "this Idempotency-Key already has an answer",
+            ),
+            crate::replay::RecordError::Db(e) => ApiError::Database(e),
+            crate::replay::RecordError::Serialize(e) => {
+                ApiError::Internal(anyhow::anyhow!("answer not serializable: {e}"))
             }
         }
-        let code = db.code().unwrap_or_default();
-        if matches!(
-            code.as_ref(),
-            "23505" | "23514" | "23503" | "2067" | "1555" | "275" | "787"
-        ) {
-            return Some(msg.to_owned());
-        }
     }
-    None
+}
+
+impl From<crate::domain::Invalid> for ApiError {
+    fn from(e: crate::domain::Invalid) -> Self {
+        ApiError::validation(e.0)
+    }
 }

@@ -30,7 +30,7 @@ pub struct Usage {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum EsimError {
+pub enum SupplierError {
     #[error("the eSIM supplier failed: {0}")]
     Failed(String),
     #[error("the eSIM supplier did not answer in time")]
@@ -44,15 +44,15 @@ pub trait EsimProvider: Send + Sync {
     fn order_profile<'a>(
         &'a self,
         order: ProfileOrder<'a>,
-    ) -> BoxFuture<'a, Result<Profile, EsimError>>;
+    ) -> BoxFuture<'a, Result<Profile, SupplierError>>;
     fn top_up<'a>(
         &'a self,
         iccid: &'a str,
         data_mb: Option<i64>,
         days: i64,
-    ) -> BoxFuture<'a, Result<(), EsimError>>;
-    fn usage<'a>(&'a self, iccid: &'a str) -> BoxFuture<'a, Result<Usage, EsimError>>;
-    fn cancel<'a>(&'a self, iccid: &'a str) -> BoxFuture<'a, Result<(), EsimError>>;
+    ) -> BoxFuture<'a, Result<(), SupplierError>>;
+    fn usage<'a>(&'a self, iccid: &'a str) -> BoxFuture<'a, Result<Usage, SupplierError>>;
+    fn cancel<'a>(&'a self, iccid: &'a str) -> BoxFuture<'a, Result<(), SupplierError>>;
 }
 
 /// Behaves like a reseller API so the product works end to end offline:
@@ -87,14 +87,16 @@ impl SimulatedProvider {
         }
     }
 
-    async fn fail_if_configured(&self) -> Result<(), EsimError> {
+    async fn fail_if_configured(&self) -> Result<(), SupplierError> {
         match self.failure {
             SimulatedFailure::None => Ok(()),
-            SimulatedFailure::Error => Err(EsimError::Failed("simulated supplier outage".into())),
+            SimulatedFailure::Error => {
+                Err(SupplierError::Failed("simulated supplier outage".into()))
+            }
             // Longer than any sensible provider timeout.
             SimulatedFailure::Timeout => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
-                Err(EsimError::Timeout)
+                Err(SupplierError::Timeout)
             }
         }
     }
@@ -108,7 +110,7 @@ impl EsimProvider for SimulatedProvider {
     fn order_profile<'a>(
         &'a self,
         order: ProfileOrder<'a>,
-    ) -> BoxFuture<'a, Result<Profile, EsimError>> {
+    ) -> BoxFuture<'a, Result<Profile, SupplierError>> {
         Box::pin(async move {
             self.fail_if_configured().await?;
             let iccid = new_iccid();
@@ -137,13 +139,13 @@ impl EsimProvider for SimulatedProvider {
         iccid: &'a str,
         data_mb: Option<i64>,
         _days: i64,
-    ) -> BoxFuture<'a, Result<(), EsimError>> {
+    ) -> BoxFuture<'a, Result<(), SupplierError>> {
         Box::pin(async move {
             self.fail_if_configured().await?;
             let mut profiles = self
                 .profiles
                 .lock()
-                .map_err(|_| EsimError::Failed("state poisoned".into()))?;
+                .map_err(|_| SupplierError::Failed("state poisoned".into()))?;
             // Profiles ordered before a restart are unknown to this in-memory
             // simulation; a real supplier would know them, so accept.
             if let Some(p) = profiles.get_mut(iccid) {
@@ -156,32 +158,32 @@ impl EsimProvider for SimulatedProvider {
         })
     }
 
-    fn usage<'a>(&'a self, iccid: &'a str) -> BoxFuture<'a, Result<Usage, EsimError>> {
+    fn usage<'a>(&'a self, iccid: &'a str) -> BoxFuture<'a, Result<Usage, SupplierError>> {
         Box::pin(async move {
             let profiles = self
                 .profiles
                 .lock()
-                .map_err(|_| EsimError::Failed("state poisoned".into()))?;
+                .map_err(|_| SupplierError::Failed("state poisoned".into()))?;
             profiles
                 .get(iccid)
                 .filter(|p| !p.cancelled)
                 .map(|p| Usage { used_mb: p.used_mb })
-                .ok_or(EsimError::UnknownProfile)
+                .ok_or(SupplierError::UnknownProfile)
         })
     }
 
-    fn cancel<'a>(&'a self, iccid: &'a str) -> BoxFuture<'a, Result<(), EsimError>> {
+    fn cancel<'a>(&'a self, iccid: &'a str) -> BoxFuture<'a, Result<(), SupplierError>> {
         Box::pin(async move {
             let mut profiles = self
                 .profiles
                 .lock()
-                .map_err(|_| EsimError::Failed("state poisoned".into()))?;
+                .map_err(|_| SupplierError::Failed("state poisoned".into()))?;
             match profiles.get_mut(iccid) {
                 Some(p) => {
                     p.cancelled = true;
                     Ok(())
                 }
-                None => Err(EsimError::UnknownProfile),
+                None => Err(SupplierError::UnknownProfile),
             }
         })
     }

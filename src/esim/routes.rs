@@ -9,10 +9,11 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::esim::Esims;
 use crate::esim::model::*;
-use crate::esim::{purchase, service};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
+use crate::replay::Replay;
 use crate::tickets::model::QrQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -40,23 +41,20 @@ pub fn admin_router() -> OpenApiRouter<AppState> {
 /// Travel eSIM plans (v1.0), filtered by `country` or `region`.
 #[utoipa::path(get, path = "/plans", tag = "esim", params(PlanQuery), responses((status = 200, body = PlanList)))]
 async fn plans(
-    State(state): State<AppState>,
+    State(esims): State<Esims>,
     ApiQuery(q): ApiQuery<PlanQuery>,
 ) -> ApiResult<Json<PlanList>> {
     Ok(Json(PlanList {
-        plans: service::plans(&state, &q).await?,
+        plans: esims.plans(&q).await?,
     }))
 }
 
 /// One plan.
 #[utoipa::path(get, path = "/plans/{id}", tag = "esim", params(("id" = String, Path)),
     responses((status = 200, body = PlanResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn plan(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<PlanResponse>> {
+async fn plan(State(esims): State<Esims>, Path(id): Path<String>) -> ApiResult<Json<PlanResponse>> {
     Ok(Json(PlanResponse {
-        plan: service::plan(&state, &id).await?,
+        plan: esims.plan(&id).await?,
     }))
 }
 
@@ -71,34 +69,33 @@ async fn plan(
         (status = 503, body = Problem, content_type = "application/problem+json", description = "eSIM sales disabled")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn activate(
-    State(state): State<AppState>,
+    State(esims): State<Esims>,
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<ActivateRequest>,
 ) -> ApiResult<Answer> {
-    purchase::activate(
-        &state,
-        &user.id,
-        body.plan_id.trim(),
-        key.as_ref().map(|k| &k.0),
-    )
-    .await
+    let replay = Replay::new(&user.id, key.as_deref(), |_| 201);
+    match esims.activate(&user.id, body.plan_id.trim(), &replay).await {
+        Ok(bought) => Answer::after(replay, &bought),
+        // A refund after the supplier failed was recorded as the key's answer.
+        Err(refused) => Answer::refused(replay, refused),
+    }
 }
 
 /// The most recent usable eSIM (v1.0); 404 when none.
 #[utoipa::path(get, path = "/active", tag = "esim", security(("bearerAuth" = [])),
     responses((status = 200, body = EsimResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn active(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<EsimResponse>> {
+async fn active(State(esims): State<Esims>, user: AuthUser) -> ApiResult<Json<EsimResponse>> {
     Ok(Json(EsimResponse {
-        esim: service::active(&state, &user.id).await?,
+        esim: esims.active(&user.id).await?,
     }))
 }
 
 /// All my eSIMs.
 #[utoipa::path(get, path = "", tag = "esim", security(("bearerAuth" = [])), responses((status = 200, body = EsimList)))]
-async fn mine(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<EsimList>> {
+async fn mine(State(esims): State<Esims>, user: AuthUser) -> ApiResult<Json<EsimList>> {
     Ok(Json(EsimList {
-        esims: service::my_esims(&state, &user.id).await?,
+        esims: esims.my_esims(&user.id).await?,
     }))
 }
 
@@ -106,12 +103,12 @@ async fn mine(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<E
 #[utoipa::path(get, path = "/{id}", tag = "esim", security(("bearerAuth" = [])), params(("id" = String, Path)),
     responses((status = 200, body = EsimResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn one(
-    State(state): State<AppState>,
+    State(esims): State<Esims>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<EsimResponse>> {
     Ok(Json(EsimResponse {
-        esim: service::esim(&state, &user.id, &id).await?,
+        esim: esims.esim(&user.id, &id).await?,
     }))
 }
 
@@ -124,12 +121,12 @@ async fn one(
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not provisioned")))]
 async fn qr(
-    State(state): State<AppState>,
+    State(esims): State<Esims>,
     user: AuthUser,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<QrQuery>,
 ) -> ApiResult<Response> {
-    let code = service::activation_code(&state, &user.id, &id).await?;
+    let code = esims.activation_code(&user.id, &id).await?;
     let data = code.activation_code.clone();
     crate::qr::respond(q.format.as_deref(), &data, Json(code).into_response())
 }
@@ -143,20 +140,20 @@ async fn qr(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`insufficient_funds`, `not_topupable`"),
         (status = 502, body = Problem, content_type = "application/problem+json", description = "supplier failed: refunded")))]
 async fn topup(
-    State(state): State<AppState>,
+    State(esims): State<Esims>,
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ActivateRequest>,
 ) -> ApiResult<Answer> {
-    purchase::topup(
-        &state,
-        &user.id,
-        &id,
-        body.plan_id.trim(),
-        key.as_ref().map(|k| &k.0),
-    )
-    .await
+    let replay = Replay::new(&user.id, key.as_deref(), |_| 200);
+    match esims
+        .topup(&user.id, &id, body.plan_id.trim(), &replay)
+        .await
+    {
+        Ok(topped) => Answer::after(replay, &topped),
+        Err(refused) => Answer::refused(replay, refused),
+    }
 }
 
 /// Supplier usage webhook, signed `X-Esim-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
@@ -167,15 +164,14 @@ async fn topup(
         (status = 400, body = Problem, content_type = "application/problem+json", description = "bad signature; nothing changed"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "not this server's provider")))]
 async fn webhook(
-    State(state): State<AppState>,
+    State(esims): State<Esims>,
     Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<WebhookAck>> {
-    let Some(p) = state.esim.as_ref().filter(|p| p.name() == provider) else {
+    if !esims.supplier_is(&provider) {
         return Err(ApiError::not_found("eSIM provider"));
-    };
-    let name = p.name();
+    }
     let signature = headers
         .get("x-esim-signature")
         .and_then(|v| v.to_str().ok())
@@ -184,7 +180,7 @@ async fn webhook(
     crate::wallet::provider::verify_stripe_signature(
         &body,
         signature,
-        &state.config.esim_webhook_secret,
+        esims.webhook_secret(),
         now,
         300,
     )
@@ -197,7 +193,7 @@ async fn webhook(
             "eventId and iccid are required",
         ));
     }
-    let fresh = service::usage_event(&state, name, &event).await?;
+    let fresh = esims.usage_event(&provider, &event).await?;
     Ok(Json(WebhookAck {
         received: true,
         duplicate: !fresh,
@@ -209,7 +205,7 @@ async fn webhook(
     responses((status = 201, body = PlanResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json")))]
 async fn create_plan(
-    State(state): State<AppState>,
+    State(esims): State<Esims>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewPlan>,
 ) -> ApiResult<(StatusCode, Json<PlanResponse>)> {
@@ -217,7 +213,7 @@ async fn create_plan(
     Ok((
         StatusCode::CREATED,
         Json(PlanResponse {
-            plan: service::create_plan(&state, body).await?,
+            plan: esims.create_plan(body).await?,
         }),
     ))
 }
@@ -228,13 +224,13 @@ async fn create_plan(
     responses((status = 200, body = PlanResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn update_plan(
-    State(state): State<AppState>,
+    State(esims): State<Esims>,
     user: AuthUser,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdatePlan>,
 ) -> ApiResult<Json<PlanResponse>> {
     user.require_admin()?;
     Ok(Json(PlanResponse {
-        plan: service::update_plan(&state, &id, body).await?,
+        plan: esims.update_plan(&id, body).await?,
     }))
 }

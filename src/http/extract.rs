@@ -10,7 +10,8 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
-use crate::auth::token::{Claims, Role};
+use crate::auth::token::Claims;
+use crate::domain::Caller;
 use crate::error::{ApiError, FieldError};
 use crate::http::validate::Validate;
 
@@ -195,43 +196,11 @@ where
     }
 }
 
-/// The authenticated caller, from a valid `Authorization: Bearer` access token.
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    pub id: String,
-    pub role: Role,
-    /// The club a staff member works for.
-    pub staff_club: Option<String>,
-}
+/// The authenticated caller, from a valid `Authorization: Bearer` access
+/// token: the core's [`Caller`], extracted.
+pub type AuthUser = Caller;
 
-impl AuthUser {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("this action needs the admin role"))
-        }
-    }
-
-    /// Staff of `club_id`, or an admin.
-    pub fn require_staff_of(&self, club_id: &str) -> Result<(), ApiError> {
-        if self.is_admin()
-            || (self.role == Role::Staff && self.staff_club.as_deref() == Some(club_id))
-        {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "this action needs staff of {club_id} or an admin"
-            )))
-        }
-    }
-}
-
-impl<S> FromRequestParts<S> for AuthUser
+impl<S> FromRequestParts<S> for Caller
 where
     S: Send + Sync,
     AppState: FromRef<S>,
@@ -263,10 +232,10 @@ where
                 "this session has ended; sign in again",
             ));
         }
-        Ok(AuthUser {
-            id: claims.sub,
+        Ok(Caller {
+            id: claims.sub.into(),
             role: claims.role,
-            staff_club: claims.club,
+            staff_club: claims.club.map(Into::into),
         })
     }
 }

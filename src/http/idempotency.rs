@@ -29,6 +29,7 @@ use crate::app::{AppState, MAX_BODY_BYTES};
 use crate::db::{Db, now_ms};
 use crate::error::ApiError;
 use crate::http::extract::AuthUser;
+use crate::replay::{JSON, Recorded, Replay, write_answer};
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -47,9 +48,8 @@ pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(
 const MAX_STORED_RESPONSE: usize = 256 * 1024;
 
 /// The validated key of the current request (and the fingerprint of the
-/// request it names), for the ledger and for [`Answer`].
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub String, pub String);
+/// request it names), for the ledger and for the core's [`Replay`].
+pub use crate::replay::IdemKey as IdempotencyKey;
 
 enum Reservation {
     Acquired,
@@ -140,9 +140,10 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
         Ok(Reservation::Acquired) => {}
     }
 
-    parts
-        .extensions
-        .insert(IdempotencyKey(key.clone(), fingerprint.clone()));
+    parts.extensions.insert(IdempotencyKey {
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+    });
     let resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
@@ -185,6 +186,10 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
     let answered_elsewhere = committed
         && status == StatusCode::CONFLICT
         && problem_code(&body).as_deref() == Some(ANSWERED);
+    let idem = IdempotencyKey {
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+    };
     let stored = if answered_elsewhere {
         Ok(false)
     } else {
@@ -193,8 +198,7 @@ async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Resp
                 write_answer(
                     conn.conn(),
                     &user.id,
-                    &key,
-                    &fingerprint,
+                    &idem,
                     status.as_u16(),
                     content_type.as_deref(),
                     &String::from_utf8_lossy(&body),
@@ -296,81 +300,44 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Fails with 409 [`ANSWERED`] when the key already has an answer (the
-    /// caller's transaction must then roll back: the key's outcome is that
-    /// other answer, which the layer replays).
-    pub async fn store<T: serde::Serialize>(
-        conn: &mut AnyConnection,
-        user: &str,
-        key: Option<&IdempotencyKey>,
-        status: StatusCode,
-        value: &T,
-    ) -> Result<Answer, ApiError> {
+    /// The answer to a request whose core ran with `replay`: the one the core
+    /// stored in its transaction, or, without a key, `value` worded the same way.
+    pub fn after<T: serde::Serialize>(replay: Replay<T>, value: &T) -> Result<Answer, ApiError> {
+        let status = StatusCode::from_u16(replay.status_of(value)).unwrap_or(StatusCode::OK);
+        if let Some(recorded) = replay.recorded() {
+            return Ok(Answer::stored(recorded));
+        }
         let body = serde_json::to_string(value)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("answer not serializable: {e}")))?;
-        if let Some(IdempotencyKey(key, fingerprint)) = key {
-            let stored = write_answer(
-                conn,
-                user,
-                key,
-                fingerprint,
-                status.as_u16(),
-                Some(JSON),
-                &body,
-            )
-            .await?;
-            if !stored {
-                return Err(ApiError::conflict(
-                    ANSWERED,
-                    "this Idempotency-Key already has an answer",
-                ));
-            }
-        }
         Ok(Answer {
             status,
             content_type: JSON,
             body,
-            stored: key.is_some(),
+            stored: false,
         })
     }
 
-    /// A final refusal that follows committed work (a purchase refunded
-    /// because the supplier failed), stored like an answer: a retry replays
-    /// it instead of meeting the ledger's unique key.
-    pub async fn store_problem(
-        conn: &mut AnyConnection,
-        user: &str,
-        key: Option<&IdempotencyKey>,
-        problem: ApiError,
+    /// A failed core call: the refusal the core stored with its work (a
+    /// purchase refunded because the supplier failed), or the error itself.
+    pub fn refused<T: serde::Serialize>(
+        replay: Replay<T>,
+        err: impl Into<ApiError>,
     ) -> Result<Answer, ApiError> {
-        let status = problem.status();
-        let body = to_bytes(problem.into_response().into_body(), MAX_STORED_RESPONSE)
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("problem unreadable: {e}")))?;
-        let body = String::from_utf8_lossy(&body).into_owned();
-        if let Some(IdempotencyKey(key, fingerprint)) = key {
-            write_answer(
-                conn,
-                user,
-                key,
-                fingerprint,
-                status.as_u16(),
-                Some(PROBLEM),
-                &body,
-            )
-            .await?;
+        match replay.recorded() {
+            Some(recorded) => Ok(Answer::stored(recorded)),
+            None => Err(err.into()),
         }
-        Ok(Answer {
-            status,
-            content_type: PROBLEM,
-            body,
-            stored: key.is_some(),
-        })
+    }
+
+    fn stored(recorded: Recorded) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::OK),
+            content_type: recorded.content_type,
+            body: recorded.body,
+            stored: true,
+        }
     }
 }
-
-const JSON: &str = "application/json";
-const PROBLEM: &str = "application/problem+json";
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
@@ -515,41 +482,6 @@ async fn lookup(
         None => Ok(Reservation::Acquired),
         Some(row) => evaluate(&row, fingerprint),
     }
-}
-
-/// Writes a key's answer over this request's own reservation (`layer`), or
-/// as its first answer (`committed_layer`); never over another answer, nor
-/// over the reservation of a request with another body. False when the key
-/// already had an answer (or belonged to another request).
-async fn write_answer(
-    conn: &mut AnyConnection,
-    user: &str,
-    key: &str,
-    fingerprint: &str,
-    status: u16,
-    content_type: Option<&str>,
-    body: &str,
-) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, state, response_status, response_type, response_body, created_at)
-         VALUES ($1, $2, $3, 'done', $4, $5, $6, $7)
-         ON CONFLICT (user_id, idem_key) DO UPDATE SET state = 'done',
-           response_status = excluded.response_status, response_type = excluded.response_type,
-           response_body = excluded.response_body
-         WHERE idempotency_keys.state = 'in_flight'
-           AND idempotency_keys.request_hash = excluded.request_hash",
-    )
-    .bind(user)
-    .bind(key)
-    .bind(fingerprint)
-    .bind(i64::from(status))
-    .bind(content_type)
-    .bind(body)
-    .bind(now_ms())
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
 }
 
 async fn release(db: &Db, user: &str, key: &str) -> Result<(), sqlx::Error> {

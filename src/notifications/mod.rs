@@ -14,7 +14,9 @@ use crate::app::AppState;
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiQuery, AuthUser};
-use crate::infra::fanout::Event;
+use std::sync::Arc;
+
+use crate::infra::fanout::{Event, Fanout};
 use crate::wallet::model::ListQuery;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -75,12 +77,24 @@ pub async fn notify(
     })
 }
 
-pub fn publish(state: &AppState, user_id: &str, n: &Notification) {
-    state.fanout.publish(Event {
-        topic: format!("user:{user_id}"),
-        kind: "notification.created".into(),
-        payload: serde_json::to_value(n).unwrap_or_default(),
-    });
+/// Pushes committed notifications to their users' live subscribers.
+#[derive(Clone)]
+pub struct Notifier {
+    fanout: Arc<dyn Fanout>,
+}
+
+impl Notifier {
+    pub fn new(fanout: Arc<dyn Fanout>) -> Self {
+        Self { fanout }
+    }
+
+    pub fn publish(&self, user_id: &str, n: &Notification) {
+        self.fanout.publish(Event {
+            topic: format!("user:{user_id}"),
+            kind: "notification.created".into(),
+            payload: serde_json::to_value(n).unwrap_or_default(),
+        });
+    }
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

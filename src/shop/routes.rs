@@ -9,8 +9,9 @@ use crate::app::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
+use crate::replay::Replay;
+use crate::shop::Shop;
 use crate::shop::model::*;
-use crate::shop::service;
 use crate::wallet::model::ListQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -45,21 +46,21 @@ pub fn admin_orders_router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/products", tag = "shop", params(ProductQuery),
     responses((status = 200, body = ProductList)))]
 async fn products(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     ApiQuery(q): ApiQuery<ProductQuery>,
 ) -> ApiResult<Json<ProductList>> {
-    Ok(Json(service::list_products(&state, &q).await?))
+    Ok(Json(shop.list_products(&q).await?))
 }
 
 /// One product.
 #[utoipa::path(get, path = "/products/{id}", tag = "shop", params(("id" = String, Path)),
     responses((status = 200, body = ProductResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn product(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProductResponse>> {
     Ok(Json(ProductResponse {
-        product: service::product(&state, &id).await?,
+        product: shop.product(&id).await?,
     }))
 }
 
@@ -69,21 +70,21 @@ async fn product(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "unknown or inactive product"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`out_of_stock`")))]
 async fn add_to_cart(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     ApiJson(body): ApiJson<AddToCart>,
 ) -> ApiResult<Json<CartResponse>> {
     Ok(Json(CartResponse {
-        cart: service::add_to_cart(&state, &user.id, body).await?,
+        cart: shop.add_to_cart(&user.id, body).await?,
     }))
 }
 
 /// My cart at current prices.
 #[utoipa::path(get, path = "/cart", tag = "shop", security(("bearerAuth" = [])),
     responses((status = 200, body = CartResponse)))]
-async fn get_cart(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<CartResponse>> {
+async fn get_cart(State(shop): State<Shop>, user: AuthUser) -> ApiResult<Json<CartResponse>> {
     Ok(Json(CartResponse {
-        cart: service::cart(&state, &user.id).await?,
+        cart: shop.cart(&user.id).await?,
     }))
 }
 
@@ -93,13 +94,13 @@ async fn get_cart(State(state): State<AppState>, user: AuthUser) -> ApiResult<Js
     responses((status = 200, body = CartResponse), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json")))]
 async fn update_cart_item(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateCartItem>,
 ) -> ApiResult<Json<CartResponse>> {
     Ok(Json(CartResponse {
-        cart: service::update_cart_item(&state, &user.id, &id, body.quantity).await?,
+        cart: shop.update_cart_item(&user.id, &id, body.quantity).await?,
     }))
 }
 
@@ -108,12 +109,12 @@ async fn update_cart_item(
     params(("id" = String, Path)),
     responses((status = 200, body = CartResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn remove_cart_item(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CartResponse>> {
     Ok(Json(CartResponse {
-        cart: service::remove_cart_item(&state, &user.id, &id).await?,
+        cart: shop.remove_cart_item(&user.id, &id).await?,
     }))
 }
 
@@ -127,41 +128,39 @@ async fn remove_cart_item(
         (status = 422, body = Problem, content_type = "application/problem+json", description = "`cart_empty`, `mixed_currencies`")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn checkout(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<CheckoutRequest>,
 ) -> ApiResult<Answer> {
-    service::checkout(
-        &state,
-        &user.id,
-        body.total.as_ref(),
-        key.as_ref().map(|k| &k.0),
-    )
-    .await
+    let replay = Replay::new(&user.id, key.as_deref(), |_| 201);
+    let value = shop
+        .checkout(&user.id, body.total.as_ref(), &replay)
+        .await?;
+    Answer::after(replay, &value)
 }
 
 /// My orders, newest first.
 #[utoipa::path(get, path = "/orders", tag = "shop", security(("bearerAuth" = [])), params(ListQuery),
     responses((status = 200, body = OrderList)))]
 async fn orders(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<OrderList>> {
-    Ok(Json(service::my_orders(&state, &user.id, &q).await?))
+    Ok(Json(shop.my_orders(&user.id, &q).await?))
 }
 
 /// One of my orders (someone else's is 404).
 #[utoipa::path(get, path = "/orders/{id}", tag = "shop", security(("bearerAuth" = [])), params(("id" = String, Path)),
     responses((status = 200, body = OrderResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn order(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderResponse>> {
     Ok(Json(OrderResponse {
-        order: service::order(&state, &user, &id).await?,
+        order: shop.order(&user, &id).await?,
     }))
 }
 
@@ -171,26 +170,28 @@ async fn order(
     responses((status = 200, body = CheckoutResponse), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`not_cancellable`")))]
 async fn cancel_order(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     Path(id): Path<String>,
 ) -> ApiResult<Answer> {
-    service::cancel(&state, &user.id, &id, key.as_ref().map(|k| &k.0)).await
+    let replay = Replay::new(&user.id, key.as_deref(), |_| 200);
+    let value = shop.cancel(&user.id, &id, &replay).await?;
+    Answer::after(replay, &value)
 }
 
 /// Create a product (staff of its club, admins).
 #[utoipa::path(post, path = "", tag = "admin", security(("bearerAuth" = [])), request_body = NewProduct,
     responses((status = 201, body = ProductResponse), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn create_product(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewProduct>,
 ) -> ApiResult<(StatusCode, Json<ProductResponse>)> {
     Ok((
         StatusCode::CREATED,
         Json(ProductResponse {
-            product: service::create_product(&state, &user, body).await?,
+            product: shop.create_product(&user, body).await?,
         }),
     ))
 }
@@ -201,13 +202,13 @@ async fn create_product(
     responses((status = 200, body = ProductResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn update_product(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateProduct>,
 ) -> ApiResult<Json<ProductResponse>> {
     Ok(Json(ProductResponse {
-        product: service::update_product(&state, &user, &id, body).await?,
+        product: shop.update_product(&user, &id, body).await?,
     }))
 }
 
@@ -217,12 +218,12 @@ async fn update_product(
     responses((status = 200, body = ProductResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn deactivate_product(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProductResponse>> {
     Ok(Json(ProductResponse {
-        product: service::deactivate_product(&state, &user, &id).await?,
+        product: shop.deactivate_product(&user, &id).await?,
     }))
 }
 
@@ -232,12 +233,12 @@ async fn deactivate_product(
     responses((status = 200, body = OrderResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`invalid_transition`")))]
 async fn set_order_status(
-    State(state): State<AppState>,
+    State(shop): State<Shop>,
     user: AuthUser,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<OrderStatusRequest>,
 ) -> ApiResult<Json<OrderResponse>> {
     Ok(Json(OrderResponse {
-        order: service::set_status(&state, &user, &id, &body.status).await?,
+        order: shop.set_status(&user, &id, &body.status).await?,
     }))
 }

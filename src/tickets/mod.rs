@@ -2,9 +2,51 @@
 //! verifiable offline, the gate, transfers, refunds and ownership chains.
 
 pub mod admin;
+pub mod error;
+pub mod gate;
 pub mod model;
+pub mod ownership;
+pub mod purchase;
+pub mod reads;
 pub mod routes;
-pub mod service;
+pub mod rules;
 pub mod signing;
+pub mod store;
 
+use std::sync::Arc;
+
+pub use error::TicketError;
 pub use routes::{admin_router, keys_router, router};
+
+use crate::db::Db;
+use crate::notifications::Notifier;
+use signing::TicketSigner;
+
+/// The parts of the configuration ticketing obeys.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketRules {
+    /// The platform's share of each sale, in basis points.
+    pub commission_bps: i64,
+    /// No refund within this many hours of kickoff.
+    pub refund_cutoff_hours: i64,
+}
+
+/// The ticketing core.
+#[derive(Clone)]
+pub struct Tickets {
+    db: Db,
+    signer: Arc<TicketSigner>,
+    rules: TicketRules,
+    notifier: Notifier,
+}
+
+impl Tickets {
+    pub fn new(db: Db, signer: Arc<TicketSigner>, rules: TicketRules, notifier: Notifier) -> Self {
+        Self {
+            db,
+            signer,
+            rules,
+            notifier,
+        }
+    }
+}

@@ -500,10 +500,12 @@ fn check_category(c: &mut Checks, prefix: &str, cat: &NewCategory) {
     c.range(&format!("{prefix}capacity"), cat.capacity, 1, 200_000);
 }
 
-pub fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
+pub fn parse_time(field: &str, v: &str) -> Result<i64, crate::domain::Invalid> {
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| ApiError::field(field, "invalid_format", "must be an RFC 3339 time"))
+        .map_err(|_| {
+            crate::domain::Invalid::field(field, "invalid_format", "must be an RFC 3339 time")
+        })
 }
 
 impl Validate for NewEvent {

@@ -10,9 +10,11 @@ use crate::app::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
-use crate::tickets::admin;
+use crate::replay::Replay;
+use crate::tickets::Tickets;
+use crate::tickets::gate::Scan;
 use crate::tickets::model::*;
-use crate::tickets::service::{self, PurchaseInput, Scan};
+use crate::tickets::purchase::PurchaseInput;
 
 pub fn router() -> OpenApiRouter<AppState> {
     // A purchase, a transfer and a refund are each one transaction that
@@ -54,11 +56,11 @@ type Json422 = Problem;
 #[utoipa::path(get, path = "/events", tag = "tickets", params(EventQuery),
     responses((status = 200, body = EventList)))]
 async fn events(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> ApiResult<Json<EventList>> {
     Ok(Json(EventList {
-        events: service::list_events(&state, q.club.as_deref()).await?,
+        events: tickets.list_events(q.club.as_deref()).await?,
     }))
 }
 
@@ -66,11 +68,11 @@ async fn events(
 #[utoipa::path(get, path = "/events/{id}", tag = "tickets", params(("id" = String, Path)),
     responses((status = 200, body = EventResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn event(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<EventResponse>> {
     Ok(Json(EventResponse {
-        event: service::get_event(state.db.reader(), &id).await?,
+        event: tickets.event(&id).await?,
     }))
 }
 
@@ -81,12 +83,12 @@ async fn event(
     responses((status = 200, body = GateKit), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn gate_kit(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<GateKitQuery>,
 ) -> ApiResult<Json<GateKit>> {
-    Ok(Json(service::gate_kit(&state, &user, &id, q.since).await?))
+    Ok(Json(tickets.gate_kit(&user, &id, q.since).await?))
 }
 
 /// Buy tickets: the server's price, seats never oversold, paid through the ledger.
@@ -103,32 +105,34 @@ async fn gate_kit(
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn purchase(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<PurchaseRequest>,
 ) -> ApiResult<Answer> {
-    service::purchase(
-        &state,
-        &user.id,
-        PurchaseInput {
-            event_id: body.event_id,
-            category: body.category,
-            quantity: body.quantity.unwrap_or(1),
-            price: body.price,
-            holder_name: body.holder_name,
-        },
-        key.as_ref().map(|k| &k.0),
-    )
-    .await
+    let replay = Replay::new(&user.id, key.as_deref(), |_| 201);
+    let value = tickets
+        .purchase(
+            &user.id,
+            PurchaseInput {
+                event_id: body.event_id,
+                category: body.category,
+                quantity: body.quantity.unwrap_or(1),
+                price: body.price,
+                holder_name: body.holder_name,
+            },
+            &replay,
+        )
+        .await?;
+    Answer::after(replay, &value)
 }
 
 /// My tickets.
 #[utoipa::path(get, path = "/my-tickets", tag = "tickets", security(("bearerAuth" = [])),
     responses((status = 200, body = TicketList)))]
-async fn my_tickets(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<TicketList>> {
+async fn my_tickets(State(tickets): State<Tickets>, user: AuthUser) -> ApiResult<Json<TicketList>> {
     Ok(Json(TicketList {
-        tickets: service::my_tickets(&state, &user.id).await?,
+        tickets: tickets.my_tickets(&user.id).await?,
     }))
 }
 
@@ -136,12 +140,12 @@ async fn my_tickets(State(state): State<AppState>, user: AuthUser) -> ApiResult<
 #[utoipa::path(get, path = "/{id}", tag = "tickets", security(("bearerAuth" = [])), params(("id" = String, Path)),
     responses((status = 200, body = TicketResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn ticket(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TicketResponse>> {
     Ok(Json(TicketResponse {
-        ticket: service::ticket(&state, &user, &id).await?,
+        ticket: tickets.ticket(&user, &id).await?,
     }))
 }
 
@@ -155,12 +159,12 @@ async fn ticket(
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "refunded or revoked ticket")))]
 async fn qr(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<QrQuery>,
 ) -> ApiResult<Response> {
-    let qr = service::qr(&state, &user, &id).await?;
+    let qr = tickets.qr(&user, &id).await?;
     let token = qr.qr_code.clone();
     crate::qr::respond(q.format.as_deref(), &token, Json(qr).into_response())
 }
@@ -169,10 +173,10 @@ async fn qr(
 #[utoipa::path(get, path = "/{id}/metadata", tag = "tickets", params(("id" = String, Path)),
     responses((status = 200, body = NftMetadata), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn metadata(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<NftMetadata>> {
-    Ok(Json(service::metadata(&state, &id).await?))
+    Ok(Json(tickets.metadata(&id).await?))
 }
 
 /// Every owner change as a signed hash chain (owners past and present, home-club staff).
@@ -180,11 +184,11 @@ async fn metadata(
     params(("id" = String, Path)),
     responses((status = 200, body = Provenance), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn provenance(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Provenance>> {
-    Ok(Json(service::provenance(&state, &user, &id).await?))
+    Ok(Json(tickets.provenance(&user, &id).await?))
 }
 
 /// Give the ticket to another fan; its old QR code stops working.
@@ -195,21 +199,23 @@ async fn provenance(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "not your ticket, or unknown recipient"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`not_transferable`")))]
 async fn transfer(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TransferRequest>,
 ) -> ApiResult<Answer> {
-    service::transfer(
-        &state,
-        &user,
-        &id,
-        body.recipient_id.as_deref(),
-        body.recipient_email.as_deref(),
-        key.as_ref().map(|k| &k.0),
-    )
-    .await
+    let replay = Replay::new(&user.id, key.as_deref(), |_| 200);
+    let value = tickets
+        .transfer(
+            &user,
+            &id,
+            body.recipient_id.as_deref(),
+            body.recipient_email.as_deref(),
+            &replay,
+        )
+        .await?;
+    Answer::after(replay, &value)
 }
 
 /// Refund before the cut-off: the money comes back and the seat is freed.
@@ -219,12 +225,14 @@ async fn transfer(
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`not_refundable`, `refund_window_closed`")))]
 async fn refund(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     Path(id): Path<String>,
 ) -> ApiResult<Answer> {
-    service::refund(&state, &user, &id, key.as_ref().map(|k| &k.0)).await
+    let replay = Replay::new(&user.id, key.as_deref(), |_| 200);
+    let value = tickets.refund(&user, &id, &replay).await?;
+    Answer::after(replay, &value)
 }
 
 /// Scan a ticket at the gate (staff of the home club).
@@ -234,7 +242,7 @@ async fn refund(
         (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn checkin(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     ApiJson(body): ApiJson<CheckinRequest>,
 ) -> ApiResult<Json<CheckinResult>> {
@@ -246,8 +254,8 @@ async fn checkin(
         nonce: body.nonce.as_deref(),
         scanned_at: None,
     };
-    service::authorize_scan(&state, &user, &scan).await?;
-    Ok(Json(service::checkin(&state, &user.id, scan).await?))
+    tickets.authorize_scan(&user, &scan).await?;
+    Ok(Json(tickets.checkin(&user.id, scan).await?))
 }
 
 /// Upload the scans an offline device made: the earliest scan of a ticket
@@ -258,7 +266,7 @@ async fn checkin(
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn checkin_batch(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     ApiJson(body): ApiJson<BatchRequest>,
 ) -> ApiResult<Json<BatchResponse>> {
@@ -276,22 +284,22 @@ async fn checkin_batch(
         nonce: None,
         scanned_at: None,
     };
-    service::authorize_scan(&state, &user, &first).await?;
+    tickets.authorize_scan(&user, &first).await?;
     let mut results = Vec::with_capacity(scans.len());
     for (at, s) in scans {
-        let r = service::checkin(
-            &state,
-            &user.id,
-            Scan {
-                qr_code: &s.qr_code,
-                event_id: Some(&body.event_id),
-                gate: body.gate.as_deref(),
-                exit: s.kind.as_deref() == Some("exit"),
-                nonce: Some(&s.nonce),
-                scanned_at: Some(at),
-            },
-        )
-        .await?;
+        let r = tickets
+            .checkin(
+                &user.id,
+                Scan {
+                    qr_code: &s.qr_code,
+                    event_id: Some(&body.event_id),
+                    gate: body.gate.as_deref(),
+                    exit: s.kind.as_deref() == Some("exit"),
+                    nonce: Some(&s.nonce),
+                    scanned_at: Some(at),
+                },
+            )
+            .await?;
         results.push(r);
     }
     let accepted = results.iter().filter(|r| r.status == "ok").count() as i64;
@@ -308,9 +316,9 @@ async fn checkin_batch(
 
 /// Public keys that sign tickets and ownership chains.
 #[utoipa::path(get, path = "/keys", tag = "tickets", responses((status = 200, body = KeysResponse)))]
-async fn keys(State(state): State<AppState>) -> Json<KeysResponse> {
+async fn keys(State(tickets): State<Tickets>) -> Json<KeysResponse> {
     Json(KeysResponse {
-        keys: service::keys(&state),
+        keys: tickets.keys(),
     })
 }
 
@@ -318,14 +326,14 @@ async fn keys(State(state): State<AppState>) -> Json<KeysResponse> {
 #[utoipa::path(post, path = "", tag = "admin", security(("bearerAuth" = [])), request_body = NewEvent,
     responses((status = 201, body = EventResponse), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn create_event(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewEvent>,
 ) -> ApiResult<(StatusCode, Json<EventResponse>)> {
     Ok((
         StatusCode::CREATED,
         Json(EventResponse {
-            event: admin::create_event(&state, &user, body).await?,
+            event: tickets.create_event(&user, body).await?,
         }),
     ))
 }
@@ -336,13 +344,13 @@ async fn create_event(
     responses((status = 200, body = EventResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn update_event(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateEvent>,
 ) -> ApiResult<Json<EventResponse>> {
     Ok(Json(EventResponse {
-        event: admin::update_event(&state, &user, &id, body).await?,
+        event: tickets.update_event(&user, &id, body).await?,
     }))
 }
 
@@ -351,7 +359,7 @@ async fn update_event(
     params(("id" = String, Path)), request_body = NewCategory,
     responses((status = 201, body = EventResponse), (status = 409, body = Problem, content_type = "application/problem+json")))]
 async fn add_category(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewCategory>,
@@ -359,7 +367,7 @@ async fn add_category(
     Ok((
         StatusCode::CREATED,
         Json(EventResponse {
-            event: admin::add_category(&state, &user, &id, body).await?,
+            event: tickets.add_category(&user, &id, body).await?,
         }),
     ))
 }
@@ -369,12 +377,14 @@ async fn add_category(
     params(("id" = String, Path), ("category_id" = String, Path)), request_body = UpdateCategory,
     responses((status = 200, body = EventResponse), (status = 409, body = Problem, content_type = "application/problem+json")))]
 async fn update_category(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     user: AuthUser,
     Path((id, category_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateCategory>,
 ) -> ApiResult<Json<EventResponse>> {
     Ok(Json(EventResponse {
-        event: admin::update_category(&state, &user, &id, &category_id, body).await?,
+        event: tickets
+            .update_category(&user, &id, &category_id, body)
+            .await?,
     }))
 }

@@ -24,6 +24,18 @@ pub enum Currency {
     Xaf,
 }
 
+/// A currency code in the database that this server does not know.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown currency {0:?} in the database")]
+pub struct UnknownCurrency(pub String);
+
+/// Inside a row mapping, an unknown currency is a row that does not decode.
+impl From<UnknownCurrency> for sqlx::Error {
+    fn from(e: UnknownCurrency) -> Self {
+        sqlx::Error::Decode(Box::new(e))
+    }
+}
+
 impl Currency {
     pub const ALL: [Currency; 6] = [
         Currency::Eur,
@@ -51,6 +63,12 @@ impl Currency {
             Currency::Xof | Currency::Xaf => 0,
             _ => 2,
         }
+    }
+
+    /// A currency read back from the database, where only codes this server
+    /// wrote can be: any other is corruption, never silently EUR.
+    pub fn stored(code: &str) -> Result<Currency, UnknownCurrency> {
+        Currency::parse(code).ok_or_else(|| UnknownCurrency(code.to_owned()))
     }
 
     pub fn parse(code: &str) -> Option<Currency> {

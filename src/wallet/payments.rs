@@ -7,19 +7,19 @@
 //! same intent, so the payment stays `pending` with its `failureReason`, and a
 //! success that arrives after anything else still credits, exactly once.
 
-use axum::http::StatusCode;
 use sqlx::{AnyConnection, Row};
 
-use crate::app::AppState;
 use crate::db::{new_id, now_ms, rfc3339};
-use crate::error::{ApiError, ApiResult};
-use crate::http::idempotency::{Answer, IdempotencyKey};
+use crate::domain::Invalid;
 use crate::notifications;
+use crate::replay::Replay;
+use crate::wallet::Wallet;
+use crate::wallet::error::{ChargeError, WalletError};
 use crate::wallet::ledger::{self, AccountKind, Operation, Posting};
 use crate::wallet::model::*;
 use crate::wallet::money::{Currency, format_minor};
 use crate::wallet::provider::{DepositRequest, ProviderOutcome};
-use crate::wallet::service::{ledger_error, parse_amount, primary_currency, view_of};
+use crate::wallet::service::parse_amount;
 
 fn day_of(ms: i64) -> i64 {
     ms.div_euclid(86_400_000)
@@ -31,66 +31,63 @@ pub struct DepositInput {
     pub currency: Option<Currency>,
 }
 
-/// Starts a deposit. The answer (201 settled, 202 pending) is stored with
-/// the key in the same transaction as the money or the provider's reference,
-/// so a retry after a crash replays it.
-pub async fn deposit(
-    state: &AppState,
-    user_id: &str,
-    input: DepositInput,
-    key: Option<&IdempotencyKey>,
-) -> ApiResult<Answer> {
-    let provider = state.payments.for_method(&input.method).ok_or_else(|| {
-        ApiError::field(
-            "method",
-            "unsupported_method",
-            format!("supported methods: {}", state.payments.methods().join(", ")),
-        )
-    })?;
-    let currency = match input.currency {
-        Some(c) => c,
-        None => primary_currency(state, user_id).await?,
-    };
-    let amount = parse_amount(&input.amount, currency)?;
-    let scale = 10i64.pow(currency.digits());
-    let (per_op, per_day) = state
-        .config
-        .deposit_limits
-        .iter()
-        .find(|l| l.0 == currency.code())
-        .map(|l| (l.1 * scale, l.2 * scale))
-        .unwrap_or((0, 0));
-    if amount > per_op {
-        return Err(ApiError::field(
-            "amount",
-            "over_limit",
-            format!(
-                "at most {} {} per deposit",
-                format_minor(per_op, currency),
-                currency.code()
-            ),
-        ));
-    }
+impl Wallet {
+    /// Starts a deposit. The answer (201 settled, 202 pending) is stored with
+    /// the key in the same transaction as the money or the provider's reference,
+    /// so a retry after a crash replays it.
+    pub async fn deposit(
+        &self,
+        user_id: &str,
+        input: DepositInput,
+        replay: &Replay<DepositResponse>,
+    ) -> Result<DepositResponse, WalletError> {
+        let provider = self.payments.for_method(&input.method).ok_or_else(|| {
+            Invalid::field(
+                "method",
+                "unsupported_method",
+                format!("supported methods: {}", self.payments.methods().join(", ")),
+            )
+        })?;
+        let currency = match input.currency {
+            Some(c) => c,
+            None => self.primary_currency(user_id).await?,
+        };
+        let amount = parse_amount(&input.amount, currency)?;
+        let scale = 10i64.pow(currency.digits());
+        let (per_op, per_day) = self
+            .deposit_limits
+            .iter()
+            .find(|l| l.0 == currency.code())
+            .map(|l| (l.1 * scale, l.2 * scale))
+            .unwrap_or((0, 0));
+        if amount > per_op {
+            return Err(Invalid::field(
+                "amount",
+                "over_limit",
+                format!(
+                    "at most {} {} per deposit",
+                    format_minor(per_op, currency),
+                    currency.code()
+                ),
+            )
+            .into());
+        }
 
-    let payment_id = new_id();
-    let now = now_ms();
-    let method = input.method.trim().to_ascii_lowercase();
+        let payment_id = new_id();
+        let now = now_ms();
+        let method = input.method.trim().to_ascii_lowercase();
 
-    // Phase 1: reserve the daily allowance and record the payment.
-    let mut tx = state.db.begin_write().await?;
-    let reserved =
-        use_allowance(tx.conn(), user_id, currency, day_of(now), amount, per_day).await?;
-    if !reserved {
-        return Err(ApiError::conflict(
-            "daily_limit_exceeded",
-            format!(
-                "deposits are limited to {} {} per day",
-                format_minor(per_day, currency),
-                currency.code()
-            ),
-        ));
-    }
-    sqlx::query(
+        // Phase 1: reserve the daily allowance and record the payment.
+        let mut tx = self.db.begin_write().await?;
+        let reserved =
+            use_allowance(tx.conn(), user_id, currency, day_of(now), amount, per_day).await?;
+        if !reserved {
+            return Err(WalletError::DailyLimitExceeded {
+                limit: format_minor(per_day, currency),
+                currency,
+            });
+        }
+        sqlx::query(
         "INSERT INTO payments (id, user_id, provider, method, amount, currency, status, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
     )
@@ -103,46 +100,42 @@ pub async fn deposit(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    tx.commit().await?;
+        tx.commit().await?;
 
-    // Phase 2: the provider, outside any database transaction.
-    let outcome = provider
-        .start_deposit(DepositRequest {
-            payment_id: &payment_id,
-            user_id,
-            amount,
-            currency,
-        })
-        .await;
-    let payment_view = |status: &str, intent: Option<PaymentIntent>| Payment {
-        id: payment_id.clone(),
-        provider: provider.name().to_owned(),
-        method: method.clone(),
-        amount: format_minor(amount, currency),
-        currency: currency.code().to_owned(),
-        status: status.to_owned(),
-        failure_reason: None,
-        payment_intent: intent,
-        created_at: rfc3339(now),
-    };
-    match outcome {
-        Err(err) => {
-            tracing::warn!(error = %err, payment = %payment_id, "deposit: provider failed");
-            let mut tx = state.db.begin_write().await?;
-            fail_in(tx.conn(), &payment_id, "provider_unavailable").await?;
-            tx.commit().await?;
-            Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "payment_provider_unavailable",
-                "the payment provider could not take this deposit; nothing was charged",
-            ))
-        }
-        Ok(ProviderOutcome::Pending {
-            provider_ref,
-            client_secret,
-        }) => {
-            let mut tx = state.db.begin_write().await?;
-            sqlx::query(
+        // Phase 2: the provider, outside any database transaction.
+        let outcome = provider
+            .start_deposit(DepositRequest {
+                payment_id: &payment_id,
+                user_id,
+                amount,
+                currency,
+            })
+            .await;
+        let payment_view = |status: &str, intent: Option<PaymentIntent>| Payment {
+            id: payment_id.clone(),
+            provider: provider.name().to_owned(),
+            method: method.clone(),
+            amount: format_minor(amount, currency),
+            currency: currency.code().to_owned(),
+            status: status.to_owned(),
+            failure_reason: None,
+            payment_intent: intent,
+            created_at: rfc3339(now),
+        };
+        match outcome {
+            Err(err) => {
+                tracing::warn!(error = %err, payment = %payment_id, "deposit: provider failed");
+                let mut tx = self.db.begin_write().await?;
+                fail_in(tx.conn(), &payment_id, "provider_unavailable").await?;
+                tx.commit().await?;
+                Err(WalletError::ProviderUnavailable)
+            }
+            Ok(ProviderOutcome::Pending {
+                provider_ref,
+                client_secret,
+            }) => {
+                let mut tx = self.db.begin_write().await?;
+                sqlx::query(
                 "UPDATE payments SET provider_ref = $2, client_secret = $3, updated_at = $4 WHERE id = $1",
             )
             .bind(&payment_id)
@@ -151,44 +144,332 @@ pub async fn deposit(
             .bind(now_ms())
             .execute(tx.conn())
             .await?;
-            let bal = ledger::balance_of(tx.conn(), AccountKind::User, user_id, currency).await?;
-            let resp = DepositResponse {
-                status: "pending".into(),
-                payment: payment_view(
-                    "pending",
-                    Some(PaymentIntent {
-                        id: provider_ref,
-                        client_secret,
-                    }),
-                ),
-                transaction: None,
-                new_balance: format_minor(bal, currency),
-                currency: currency.code().to_owned(),
-            };
-            let answer =
-                Answer::store(tx.conn(), user_id, key, StatusCode::ACCEPTED, &resp).await?;
-            tx.commit().await?;
-            Ok(answer)
-        }
-        Ok(ProviderOutcome::Settled) => {
-            let mut tx = state.db.begin_write().await?;
-            let settled = settle_in(tx.conn(), &payment_id, None, key.map(|k| k.0.as_str()))
+                let bal =
+                    ledger::balance_of(tx.conn(), AccountKind::User, user_id, currency).await?;
+                let resp = DepositResponse {
+                    status: "pending".into(),
+                    payment: payment_view(
+                        "pending",
+                        Some(PaymentIntent {
+                            id: provider_ref,
+                            client_secret,
+                        }),
+                    ),
+                    transaction: None,
+                    new_balance: format_minor(bal, currency),
+                    currency: currency.code().to_owned(),
+                };
+                replay.success(tx.conn(), &resp).await?;
+                tx.commit().await?;
+                Ok(resp)
+            }
+            Ok(ProviderOutcome::Settled) => {
+                let mut tx = self.db.begin_write().await?;
+                let settled = settle_in(
+                    tx.conn(),
+                    &payment_id,
+                    None,
+                    replay.key().map(|k| k.key.as_str()),
+                )
                 .await?
                 .ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!("payment {payment_id} was not pending"))
+                    WalletError::Internal(format!("payment {payment_id} was not pending"))
                 })?;
-            let resp = DepositResponse {
-                status: "completed".into(),
-                payment: payment_view("succeeded", None),
-                transaction: Some(view_of(state, tx.conn(), user_id, &settled.transfer_id).await?),
-                new_balance: format_minor(settled.balance, currency),
-                currency: currency.code().to_owned(),
-            };
-            let answer = Answer::store(tx.conn(), user_id, key, StatusCode::CREATED, &resp).await?;
-            tx.commit().await?;
-            notifications::publish(state, &settled.user_id, &settled.notification);
-            Ok(answer)
+                let resp = DepositResponse {
+                    status: "completed".into(),
+                    payment: payment_view("succeeded", None),
+                    transaction: Some(
+                        self.view_of(tx.conn(), user_id, &settled.transfer_id)
+                            .await?,
+                    ),
+                    new_balance: format_minor(settled.balance, currency),
+                    currency: currency.code().to_owned(),
+                };
+                replay.success(tx.conn(), &resp).await?;
+                tx.commit().await?;
+                self.notifier
+                    .publish(&settled.user_id, &settled.notification);
+                Ok(resp)
+            }
         }
+    }
+
+    /// A fan's own payment (404 for anyone else's).
+    pub async fn payment(&self, user_id: &str, id: &str) -> Result<Payment, WalletError> {
+        let row = sqlx::query(
+            "SELECT id, provider, method, amount, currency, status, failure_reason, provider_ref,
+                client_secret, created_at
+         FROM payments WHERE id = $1 AND user_id = $2",
+        )
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(self.db.reader())
+        .await?
+        .ok_or(WalletError::NotFound("payment"))?;
+        let code: String = row.try_get("currency")?;
+        let currency = Currency::stored(&code)?;
+        let status: String = row.try_get("status")?;
+        // The client secret only matters while the fan can still pay.
+        let client_secret: Option<String> = if status == "pending" {
+            row.try_get("client_secret")?
+        } else {
+            None
+        };
+        Ok(Payment {
+            id: row.try_get("id")?,
+            provider: row.try_get("provider")?,
+            method: row.try_get("method")?,
+            amount: format_minor(row.try_get("amount")?, currency),
+            currency: code,
+            payment_intent: row
+                .try_get::<Option<String>, _>("provider_ref")?
+                .map(|id| PaymentIntent { id, client_secret }),
+            failure_reason: row.try_get("failure_reason")?,
+            status,
+            created_at: rfc3339(row.try_get("created_at")?),
+        })
+    }
+
+    /// Handles one verified Stripe event (`payload` is its raw JSON, kept for
+    /// the dead-letter list).
+    pub async fn stripe_event(
+        &self,
+        event: &serde_json::Value,
+        payload: &str,
+    ) -> Result<EventOutcome, WalletError> {
+        let event_id = event["id"]
+            .as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 255)
+            .ok_or(WalletError::InvalidEvent("the event has no id"))?;
+        let kind = event["type"].as_str().unwrap_or_default();
+        let outcome = self.apply_stripe_event(event_id, kind, event).await?;
+        if let EventOutcome::DeadLettered(reason) = outcome {
+            tracing::error!(event = %event_id, kind, reason, "stripe event could not be applied: dead-lettered");
+            let now = now_ms();
+            let mut tx = self.db.begin_write().await?;
+            sqlx::query(
+            "INSERT INTO webhook_dead_letters (id, provider, event_id, event_type, payload, reason, created_at, updated_at)
+             VALUES ($1, 'stripe', $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (provider, event_id) DO UPDATE SET attempts = webhook_dead_letters.attempts + 1,
+                 reason = excluded.reason, updated_at = excluded.updated_at, resolved_at = NULL",
+        )
+        .bind(new_id())
+        .bind(event_id)
+        .bind(kind)
+        .bind(payload)
+        .bind(reason)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+            tx.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// The effect of one event, in one transaction with the record that it was
+    /// handled: a crash in between leaves neither, and the redelivery does the
+    /// work. An event that cannot be applied leaves no record (a replay of the
+    /// dead letter may apply it later).
+    async fn apply_stripe_event(
+        &self,
+        event_id: &str,
+        kind: &str,
+        event: &serde_json::Value,
+    ) -> Result<EventOutcome, WalletError> {
+        let object = &event["data"]["object"];
+        let intent_id = object["id"].as_str().unwrap_or_default();
+        let payment_id = object["metadata"]["payment_id"]
+            .as_str()
+            .unwrap_or_default();
+
+        let mut tx = self.db.begin_write().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO webhook_events (provider, event_id, received_at) VALUES ('stripe', $1, $2)
+         ON CONFLICT (provider, event_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(now_ms())
+        .execute(tx.conn())
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(EventOutcome::Duplicate);
+        }
+        // Our payment, by our id in the metadata, else by Stripe's intent id.
+        let payment = sqlx::query(
+            "SELECT id, amount, currency FROM payments
+         WHERE provider = 'stripe' AND (id = $1 OR (provider_ref = $2 AND $2 <> ''))",
+        )
+        .bind(payment_id)
+        .bind(intent_id)
+        .fetch_optional(tx.conn())
+        .await?;
+        let mut settled = None;
+        match (kind, payment) {
+            ("payment_intent.succeeded", None) => {
+                return Ok(EventOutcome::DeadLettered("unknown_payment"));
+            }
+            ("payment_intent.succeeded", Some(payment)) => {
+                let pid: String = payment.try_get("id")?;
+                let expected: i64 = payment.try_get("amount")?;
+                let code: String = payment.try_get("currency")?;
+                let received = object["amount_received"]
+                    .as_i64()
+                    .or_else(|| object["amount"].as_i64());
+                let currency_ok = object["currency"]
+                    .as_str()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(&code));
+                if received != Some(expected) || !currency_ok {
+                    // Never credit an amount other than the one the fan asked for.
+                    return Ok(EventOutcome::DeadLettered("amount_mismatch"));
+                }
+                settled = settle_in(
+                    tx.conn(),
+                    &pid,
+                    Some(intent_id).filter(|s| !s.is_empty()),
+                    None,
+                )
+                .await?;
+            }
+            ("payment_intent.payment_failed", Some(payment)) => {
+                // One declined attempt: the fan may retry on the same intent.
+                let error = &object["last_payment_error"];
+                let reason = error["code"]
+                    .as_str()
+                    .or_else(|| error["decline_code"].as_str())
+                    .unwrap_or("payment_failed");
+                provider_says(
+                    tx.conn(),
+                    &payment.try_get::<String, _>("id")?,
+                    "requires_payment_method",
+                    Some(reason),
+                )
+                .await?;
+            }
+            ("payment_intent.processing", Some(payment)) => {
+                provider_says(
+                    tx.conn(),
+                    &payment.try_get::<String, _>("id")?,
+                    "processing",
+                    None,
+                )
+                .await?;
+            }
+            ("payment_intent.canceled", Some(payment)) => {
+                fail_in(tx.conn(), &payment.try_get::<String, _>("id")?, "canceled").await?;
+            }
+            (other, None) if other.starts_with("payment_intent.") => {
+                // Nothing of ours to change, and no money involved.
+                tracing::warn!(event = %event_id, kind = other, "stripe event for an unknown payment ignored");
+            }
+            _ => {}
+        }
+        tx.commit().await?;
+        if let Some(s) = settled {
+            self.notifier.publish(&s.user_id, &s.notification);
+        }
+        Ok(EventOutcome::Applied)
+    }
+
+    /// Dead-lettered provider events, newest first.
+    pub async fn dead_letters(
+        &self,
+        include_resolved: bool,
+    ) -> Result<Vec<DeadLetter>, WalletError> {
+        let rows = sqlx::query(
+        "SELECT id, provider, event_id, event_type, reason, attempts, created_at, updated_at, resolved_at
+         FROM webhook_dead_letters WHERE $1 = 1 OR resolved_at IS NULL ORDER BY id DESC LIMIT 500",
+    )
+    .bind(i64::from(include_resolved))
+    .fetch_all(self.db.reader())
+    .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadLetter {
+                    id: r.try_get("id")?,
+                    provider: r.try_get("provider")?,
+                    event_id: r.try_get("event_id")?,
+                    event_type: r.try_get("event_type")?,
+                    reason: r.try_get("reason")?,
+                    attempts: r.try_get("attempts")?,
+                    created_at: rfc3339(r.try_get("created_at")?),
+                    updated_at: rfc3339(r.try_get("updated_at")?),
+                    resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(rfc3339),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Applies a dead-lettered event again (after its payment appeared, say).
+    /// Resolved when it applies; 409 with the reason when it still cannot.
+    pub async fn replay_dead_letter(&self, id: &str) -> Result<DeadLetter, WalletError> {
+        let row = sqlx::query(
+        "SELECT event_id, payload FROM webhook_dead_letters WHERE id = $1 AND provider = 'stripe'",
+    )
+    .bind(id)
+    .fetch_optional(self.db.reader())
+    .await?
+    .ok_or(WalletError::NotFound("dead letter"))?;
+        let payload: String = row.try_get("payload")?;
+        let event: serde_json::Value = serde_json::from_str(&payload)
+            .map_err(|e| WalletError::Internal(format!("stored event unreadable: {e}")))?;
+        match self.stripe_event(&event, &payload).await? {
+            EventOutcome::DeadLettered(reason) => Err(WalletError::EventNotApplicable {
+                reason: reason.to_owned(),
+            }),
+            EventOutcome::Applied | EventOutcome::Duplicate => {
+                let mut tx = self.db.begin_write().await?;
+                sqlx::query(
+                "UPDATE webhook_dead_letters SET resolved_at = $2, updated_at = $2 WHERE id = $1 AND resolved_at IS NULL",
+            )
+            .bind(id)
+            .bind(now_ms())
+            .execute(tx.conn())
+            .await?;
+                tx.commit().await?;
+                self.dead_letters(true)
+                    .await?
+                    .into_iter()
+                    .find(|d| d.id == id)
+                    .ok_or(WalletError::NotFound("dead letter"))
+            }
+        }
+    }
+
+    /// Ends card deposits whose intent was never completed within `max_age`:
+    /// the fan's daily allowance comes back and the provider is asked to cancel
+    /// the intent. If the money comes in after all, the success still credits.
+    pub async fn expire_pending(&self, max_age: std::time::Duration) -> Result<usize, WalletError> {
+        let cutoff = now_ms() - max_age.as_millis() as i64;
+        let rows = sqlx::query(
+        "SELECT id, provider, provider_ref FROM payments WHERE status = 'pending' AND created_at <= $1",
+    )
+    .bind(cutoff)
+    .fetch_all(self.db.reader())
+    .await?;
+        let mut expired = 0;
+        for r in rows {
+            let id: String = r.try_get("id")?;
+            let mut tx = self.db.begin_write().await?;
+            let ended = fail_in(tx.conn(), &id, "expired").await?;
+            tx.commit().await?;
+            if !ended {
+                continue;
+            }
+            expired += 1;
+            let provider: String = r.try_get("provider")?;
+            if let (Some(p), Some(reference)) = (
+                self.payments.for_method(&provider),
+                r.try_get::<Option<String>, _>("provider_ref")?,
+            ) && let Err(e) = p.cancel(&reference).await
+            {
+                tracing::warn!(payment = %id, error = %e, "expired deposit: the provider did not cancel it");
+            }
+            tracing::info!(payment = %id, "pending deposit expired");
+        }
+        Ok(expired)
     }
 }
 
@@ -227,7 +508,11 @@ async fn use_allowance(
 
 /// Ends a pending payment (`failed`, with why) and gives back its share of
 /// the daily limit. False when it was no longer pending.
-async fn fail_in(conn: &mut AnyConnection, payment_id: &str, reason: &str) -> ApiResult<bool> {
+async fn fail_in(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+    reason: &str,
+) -> Result<bool, WalletError> {
     let row = sqlx::query(
         "UPDATE payments SET status = 'failed', failure_reason = $3, updated_at = $2
          WHERE id = $1 AND status = 'pending'
@@ -275,7 +560,7 @@ async fn settle_in(
     payment_id: &str,
     provider_ref: Option<&str>,
     idempotency_key: Option<&str>,
-) -> ApiResult<Option<Settled>> {
+) -> Result<Option<Settled>, WalletError> {
     let mut row = None;
     let mut revived = false;
     for from in ["pending", "failed"] {
@@ -303,8 +588,7 @@ async fn settle_in(
     let provider: String = row.try_get("provider")?;
     let amount: i64 = row.try_get("amount")?;
     let code: String = row.try_get("currency")?;
-    let currency = Currency::parse(&code)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad currency {code}")))?;
+    let currency = Currency::stored(&code)?;
     if revived {
         tracing::warn!(payment = %payment_id, "provider confirmed a payment that had failed here: crediting it");
         use_allowance(
@@ -339,7 +623,7 @@ async fn settle_in(
         }],
     )
     .await
-    .map_err(|e| ledger_error(e, currency))?;
+    .map_err(|e| ChargeError::from_ledger(e, currency))?;
     sqlx::query("UPDATE payments SET operation_id = $2 WHERE id = $1")
         .bind(payment_id)
         .bind(&posted.operation_id)
@@ -363,43 +647,6 @@ async fn settle_in(
     }))
 }
 
-/// A fan's own payment (404 for anyone else's).
-pub async fn payment(state: &AppState, user_id: &str, id: &str) -> ApiResult<Payment> {
-    let row = sqlx::query(
-        "SELECT id, provider, method, amount, currency, status, failure_reason, provider_ref,
-                client_secret, created_at
-         FROM payments WHERE id = $1 AND user_id = $2",
-    )
-    .bind(id)
-    .bind(user_id)
-    .fetch_optional(state.db.reader())
-    .await?
-    .ok_or_else(|| ApiError::not_found("payment"))?;
-    let code: String = row.try_get("currency")?;
-    let currency = Currency::parse(&code)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad currency {code}")))?;
-    let status: String = row.try_get("status")?;
-    // The client secret only matters while the fan can still pay.
-    let client_secret: Option<String> = if status == "pending" {
-        row.try_get("client_secret")?
-    } else {
-        None
-    };
-    Ok(Payment {
-        id: row.try_get("id")?,
-        provider: row.try_get("provider")?,
-        method: row.try_get("method")?,
-        amount: format_minor(row.try_get("amount")?, currency),
-        currency: code,
-        payment_intent: row
-            .try_get::<Option<String>, _>("provider_ref")?
-            .map(|id| PaymentIntent { id, client_secret }),
-        failure_reason: row.try_get("failure_reason")?,
-        status,
-        created_at: rfc3339(row.try_get("created_at")?),
-    })
-}
-
 /// What became of a provider event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
@@ -407,148 +654,6 @@ pub enum EventOutcome {
     Duplicate,
     /// Could not be applied; kept in the dead-letter list with this reason.
     DeadLettered(&'static str),
-}
-
-/// Handles one verified Stripe event (`payload` is its raw JSON, kept for
-/// the dead-letter list).
-pub async fn stripe_event(
-    state: &AppState,
-    event: &serde_json::Value,
-    payload: &str,
-) -> ApiResult<EventOutcome> {
-    let event_id = event["id"]
-        .as_str()
-        .filter(|s| !s.is_empty() && s.len() <= 255)
-        .ok_or_else(|| ApiError::bad_request("invalid_event", "the event has no id"))?;
-    let kind = event["type"].as_str().unwrap_or_default();
-    let outcome = apply_stripe_event(state, event_id, kind, event).await?;
-    if let EventOutcome::DeadLettered(reason) = outcome {
-        tracing::error!(event = %event_id, kind, reason, "stripe event could not be applied: dead-lettered");
-        let now = now_ms();
-        let mut tx = state.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO webhook_dead_letters (id, provider, event_id, event_type, payload, reason, created_at, updated_at)
-             VALUES ($1, 'stripe', $2, $3, $4, $5, $6, $6)
-             ON CONFLICT (provider, event_id) DO UPDATE SET attempts = webhook_dead_letters.attempts + 1,
-                 reason = excluded.reason, updated_at = excluded.updated_at, resolved_at = NULL",
-        )
-        .bind(new_id())
-        .bind(event_id)
-        .bind(kind)
-        .bind(payload)
-        .bind(reason)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-        tx.commit().await?;
-    }
-    Ok(outcome)
-}
-
-/// The effect of one event, in one transaction with the record that it was
-/// handled: a crash in between leaves neither, and the redelivery does the
-/// work. An event that cannot be applied leaves no record (a replay of the
-/// dead letter may apply it later).
-async fn apply_stripe_event(
-    state: &AppState,
-    event_id: &str,
-    kind: &str,
-    event: &serde_json::Value,
-) -> ApiResult<EventOutcome> {
-    let object = &event["data"]["object"];
-    let intent_id = object["id"].as_str().unwrap_or_default();
-    let payment_id = object["metadata"]["payment_id"]
-        .as_str()
-        .unwrap_or_default();
-
-    let mut tx = state.db.begin_write().await?;
-    let fresh = sqlx::query(
-        "INSERT INTO webhook_events (provider, event_id, received_at) VALUES ('stripe', $1, $2)
-         ON CONFLICT (provider, event_id) DO NOTHING",
-    )
-    .bind(event_id)
-    .bind(now_ms())
-    .execute(tx.conn())
-    .await?
-    .rows_affected()
-        == 1;
-    if !fresh {
-        return Ok(EventOutcome::Duplicate);
-    }
-    // Our payment, by our id in the metadata, else by Stripe's intent id.
-    let payment = sqlx::query(
-        "SELECT id, amount, currency FROM payments
-         WHERE provider = 'stripe' AND (id = $1 OR (provider_ref = $2 AND $2 <> ''))",
-    )
-    .bind(payment_id)
-    .bind(intent_id)
-    .fetch_optional(tx.conn())
-    .await?;
-    let mut settled = None;
-    match (kind, payment) {
-        ("payment_intent.succeeded", None) => {
-            return Ok(EventOutcome::DeadLettered("unknown_payment"));
-        }
-        ("payment_intent.succeeded", Some(payment)) => {
-            let pid: String = payment.try_get("id")?;
-            let expected: i64 = payment.try_get("amount")?;
-            let code: String = payment.try_get("currency")?;
-            let received = object["amount_received"]
-                .as_i64()
-                .or_else(|| object["amount"].as_i64());
-            let currency_ok = object["currency"]
-                .as_str()
-                .is_some_and(|c| c.eq_ignore_ascii_case(&code));
-            if received != Some(expected) || !currency_ok {
-                // Never credit an amount other than the one the fan asked for.
-                return Ok(EventOutcome::DeadLettered("amount_mismatch"));
-            }
-            settled = settle_in(
-                tx.conn(),
-                &pid,
-                Some(intent_id).filter(|s| !s.is_empty()),
-                None,
-            )
-            .await?;
-        }
-        ("payment_intent.payment_failed", Some(payment)) => {
-            // One declined attempt: the fan may retry on the same intent.
-            let error = &object["last_payment_error"];
-            let reason = error["code"]
-                .as_str()
-                .or_else(|| error["decline_code"].as_str())
-                .unwrap_or("payment_failed");
-            provider_says(
-                tx.conn(),
-                &payment.try_get::<String, _>("id")?,
-                "requires_payment_method",
-                Some(reason),
-            )
-            .await?;
-        }
-        ("payment_intent.processing", Some(payment)) => {
-            provider_says(
-                tx.conn(),
-                &payment.try_get::<String, _>("id")?,
-                "processing",
-                None,
-            )
-            .await?;
-        }
-        ("payment_intent.canceled", Some(payment)) => {
-            fail_in(tx.conn(), &payment.try_get::<String, _>("id")?, "canceled").await?;
-        }
-        (other, None) if other.starts_with("payment_intent.") => {
-            // Nothing of ours to change, and no money involved.
-            tracing::warn!(event = %event_id, kind = other, "stripe event for an unknown payment ignored");
-        }
-        _ => {}
-    }
-    tx.commit().await?;
-    if let Some(s) = settled {
-        notifications::publish(state, &s.user_id, &s.notification);
-    }
-    Ok(EventOutcome::Applied)
 }
 
 /// Records what the provider reports about a still pending payment. Events
@@ -570,103 +675,4 @@ async fn provider_says(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Dead-lettered provider events, newest first.
-pub async fn dead_letters(state: &AppState, include_resolved: bool) -> ApiResult<Vec<DeadLetter>> {
-    let rows = sqlx::query(
-        "SELECT id, provider, event_id, event_type, reason, attempts, created_at, updated_at, resolved_at
-         FROM webhook_dead_letters WHERE $1 = 1 OR resolved_at IS NULL ORDER BY id DESC LIMIT 500",
-    )
-    .bind(i64::from(include_resolved))
-    .fetch_all(state.db.reader())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DeadLetter {
-                id: r.try_get("id")?,
-                provider: r.try_get("provider")?,
-                event_id: r.try_get("event_id")?,
-                event_type: r.try_get("event_type")?,
-                reason: r.try_get("reason")?,
-                attempts: r.try_get("attempts")?,
-                created_at: rfc3339(r.try_get("created_at")?),
-                updated_at: rfc3339(r.try_get("updated_at")?),
-                resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(rfc3339),
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
-}
-
-/// Applies a dead-lettered event again (after its payment appeared, say).
-/// Resolved when it applies; 409 with the reason when it still cannot.
-pub async fn replay_dead_letter(state: &AppState, id: &str) -> ApiResult<DeadLetter> {
-    let row = sqlx::query(
-        "SELECT event_id, payload FROM webhook_dead_letters WHERE id = $1 AND provider = 'stripe'",
-    )
-    .bind(id)
-    .fetch_optional(state.db.reader())
-    .await?
-    .ok_or_else(|| ApiError::not_found("dead letter"))?;
-    let payload: String = row.try_get("payload")?;
-    let event: serde_json::Value = serde_json::from_str(&payload)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored event unreadable: {e}")))?;
-    match stripe_event(state, &event, &payload).await? {
-        EventOutcome::DeadLettered(reason) => Err(ApiError::conflict(
-            "event_not_applicable",
-            format!("the event still cannot be applied: {reason}"),
-        )
-        .with("reason", reason)),
-        EventOutcome::Applied | EventOutcome::Duplicate => {
-            let mut tx = state.db.begin_write().await?;
-            sqlx::query(
-                "UPDATE webhook_dead_letters SET resolved_at = $2, updated_at = $2 WHERE id = $1 AND resolved_at IS NULL",
-            )
-            .bind(id)
-            .bind(now_ms())
-            .execute(tx.conn())
-            .await?;
-            tx.commit().await?;
-            dead_letters(state, true)
-                .await?
-                .into_iter()
-                .find(|d| d.id == id)
-                .ok_or_else(|| ApiError::not_found("dead letter"))
-        }
-    }
-}
-
-/// Ends card deposits whose intent was never completed within `max_age`:
-/// the fan's daily allowance comes back and the provider is asked to cancel
-/// the intent. If the money comes in after all, the success still credits.
-pub async fn expire_pending(state: &AppState, max_age: std::time::Duration) -> ApiResult<usize> {
-    let cutoff = now_ms() - max_age.as_millis() as i64;
-    let rows = sqlx::query(
-        "SELECT id, provider, provider_ref FROM payments WHERE status = 'pending' AND created_at <= $1",
-    )
-    .bind(cutoff)
-    .fetch_all(state.db.reader())
-    .await?;
-    let mut expired = 0;
-    for r in rows {
-        let id: String = r.try_get("id")?;
-        let mut tx = state.db.begin_write().await?;
-        let ended = fail_in(tx.conn(), &id, "expired").await?;
-        tx.commit().await?;
-        if !ended {
-            continue;
-        }
-        expired += 1;
-        let provider: String = r.try_get("provider")?;
-        if let (Some(p), Some(reference)) = (
-            state.payments.for_method(&provider),
-            r.try_get::<Option<String>, _>("provider_ref")?,
-        ) && let Err(e) = p.cancel(&reference).await
-        {
-            tracing::warn!(payment = %id, error = %e, "expired deposit: the provider did not cancel it");
-        }
-        tracing::info!(payment = %id, "pending deposit expired");
-    }
-    Ok(expired)
 }

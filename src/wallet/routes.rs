@@ -10,10 +10,12 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
+use crate::replay::Replay;
+use crate::wallet::Wallet;
 use crate::wallet::model::*;
-use crate::wallet::payments::{self, DepositInput, EventOutcome};
+use crate::wallet::payments::{DepositInput, EventOutcome};
 use crate::wallet::provider::verify_stripe_signature;
-use crate::wallet::service::{self, SendInput};
+use crate::wallet::service::SendInput;
 use crate::wallet::verify::{VerifyReport, verify};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,11 +52,8 @@ pub fn admin_router() -> OpenApiRouter<AppState> {
     security(("bearerAuth" = [])),
     responses((status = 200, body = BalanceResponse)))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
-async fn balance(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> ApiResult<Json<BalanceResponse>> {
-    Ok(Json(service::balances(&state, &user.id).await?))
+async fn balance(State(wallet): State<Wallet>, user: AuthUser) -> ApiResult<Json<BalanceResponse>> {
+    Ok(Json(wallet.balances(&user.id).await?))
 }
 
 /// My side of every transfer, newest first.
@@ -63,11 +62,11 @@ async fn balance(
     responses((status = 200, body = TransactionList)))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn transactions(
-    State(state): State<AppState>,
+    State(wallet): State<Wallet>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<TransactionList>> {
-    Ok(Json(service::history(&state, &user.id, &q).await?))
+    Ok(Json(wallet.history(&user.id, &q).await?))
 }
 
 /// One of my transactions.
@@ -77,12 +76,12 @@ async fn transactions(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "unknown, or not yours")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn transaction(
-    State(state): State<AppState>,
+    State(wallet): State<Wallet>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TransactionResponse>> {
     Ok(Json(TransactionResponse {
-        transaction: service::transaction(&state, &user.id, &id).await?,
+        transaction: wallet.transaction(&user.id, &id).await?,
     }))
 }
 
@@ -99,24 +98,26 @@ async fn transaction(
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn send(
-    State(state): State<AppState>,
+    State(wallet): State<Wallet>,
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<SendRequest>,
 ) -> ApiResult<Answer> {
-    service::send(
-        &state,
-        &user.id,
-        SendInput {
-            recipient_id: body.recipient_id,
-            recipient_email: body.recipient_email,
-            amount: body.amount,
-            currency: body.currency,
-            note: body.note,
-        },
-        key.as_ref().map(|k| &k.0),
-    )
-    .await
+    let replay = Replay::new(&user.id, key.as_deref(), |_| 201);
+    let sent = wallet
+        .send(
+            &user.id,
+            SendInput {
+                recipient_id: body.recipient_id,
+                recipient_email: body.recipient_email,
+                amount: body.amount,
+                currency: body.currency,
+                note: body.note,
+            },
+            &replay,
+        )
+        .await?;
+    Answer::after(replay, &sent)
 }
 
 /// Add money through a payment provider.
@@ -137,22 +138,27 @@ async fn send(
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn deposit(
-    State(state): State<AppState>,
+    State(wallet): State<Wallet>,
     user: AuthUser,
     key: Option<Extension<IdempotencyKey>>,
     ApiJson(body): ApiJson<DepositRequest>,
 ) -> ApiResult<Answer> {
-    payments::deposit(
-        &state,
-        &user.id,
-        DepositInput {
-            amount: body.amount,
-            method: body.method,
-            currency: body.currency,
-        },
-        key.as_ref().map(|k| &k.0),
-    )
-    .await
+    // Settled at once: 201; waiting for the provider's confirmation: 202.
+    let replay = Replay::new(&user.id, key.as_deref(), |d: &DepositResponse| {
+        if d.status == "pending" { 202 } else { 201 }
+    });
+    let deposited = wallet
+        .deposit(
+            &user.id,
+            DepositInput {
+                amount: body.amount,
+                method: body.method,
+                currency: body.currency,
+            },
+            &replay,
+        )
+        .await?;
+    Answer::after(replay, &deposited)
 }
 
 /// One of my deposits, as its provider last reported it.
@@ -163,12 +169,12 @@ async fn deposit(
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn payment(
-    State(state): State<AppState>,
+    State(wallet): State<Wallet>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PaymentResponse>> {
     Ok(Json(PaymentResponse {
-        payment: payments::payment(&state, &user.id, &id).await?,
+        payment: wallet.payment(&user.id, &id).await?,
     }))
 }
 
@@ -186,11 +192,11 @@ async fn payment(
     ))]
 #[tracing::instrument(skip_all)]
 async fn stripe_webhook(
-    State(state): State<AppState>,
+    State(wallet): State<Wallet>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<WebhookAck>> {
-    let Some(secret) = state.payments.stripe_webhook_secret.clone() else {
+    let Some(secret) = wallet.stripe_webhook_secret().map(str::to_owned) else {
         return Err(ApiError::not_found("resource"));
     };
     let signature = headers
@@ -203,7 +209,7 @@ async fn stripe_webhook(
     let event: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("malformed_json", "the event is not JSON"))?;
     let payload = String::from_utf8_lossy(&body);
-    let outcome = payments::stripe_event(&state, &event, &payload).await?;
+    let outcome = wallet.stripe_event(&event, &payload).await?;
     Ok(Json(WebhookAck {
         received: true,
         duplicate: outcome == EventOutcome::Duplicate,
@@ -218,11 +224,11 @@ async fn stripe_webhook(
         (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn ledger_verify(
-    State(state): State<AppState>,
+    State(wallet): State<Wallet>,
     user: AuthUser,
 ) -> ApiResult<Json<VerifyReport>> {
     user.require_admin()?;
-    Ok(Json(verify(&state.db).await?))
+    Ok(Json(verify(wallet.db()).await?))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -243,13 +249,13 @@ impl crate::http::validate::Validate for DeadLetterQuery {}
         (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn dead_letters(
-    State(state): State<AppState>,
+    State(wallet): State<Wallet>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<DeadLetterQuery>,
 ) -> ApiResult<Json<DeadLetterList>> {
     user.require_admin()?;
     Ok(Json(DeadLetterList {
-        dead_letters: payments::dead_letters(&state, q.include_resolved).await?,
+        dead_letters: wallet.dead_letters(q.include_resolved).await?,
     }))
 }
 
@@ -262,10 +268,10 @@ async fn dead_letters(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`event_not_applicable`: still cannot be applied")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn replay_dead_letter(
-    State(state): State<AppState>,
+    State(wallet): State<Wallet>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeadLetter>> {
     user.require_admin()?;
-    Ok(Json(payments::replay_dead_letter(&state, &id).await?))
+    Ok(Json(wallet.replay_dead_letter(&id).await?))
 }

@@ -1,11 +1,140 @@
 //! How a sale is paid: the buyer's wallet pays the club its share and the
-//! platform its commission, in the same atomic set of transfers. Shop
-//! checkouts, match tickets and refunds all build their postings here.
+//! platform its commission (or the eSIM supplier), in the same atomic set of
+//! transfers. Shop checkouts, match tickets, eSIMs and their refunds all go
+//! through [`charge`] and [`refund`], inside the caller's transaction.
 
 use sqlx::AnyConnection;
 
-use crate::wallet::ledger::{self, AccountKind, PLATFORM, Posting};
+use crate::wallet::error::ChargeError;
+use crate::wallet::ledger::{self, AccountKind, Operation, PLATFORM, Posting};
 use crate::wallet::money::Currency;
+
+/// Who is paid for a line of a purchase.
+#[derive(Debug, Clone, Copy)]
+pub enum Payee<'a> {
+    /// A club, less the platform's commission.
+    Club {
+        club_id: &'a str,
+        commission_bps: i64,
+    },
+    /// The eSIM supplier, in full.
+    EsimSupplier(&'a str),
+}
+
+/// One payee's part of a purchase.
+#[derive(Debug, Clone)]
+pub struct ChargeLine<'a> {
+    pub payee: Payee<'a>,
+    /// What the fan pays for this line, in minor units.
+    pub amount: i64,
+    /// What it pays for: (`order`, id), (`event`, id), (`esim`, id).
+    pub reference: (&'static str, String),
+}
+
+/// A purchase paid from a fan's wallet in one ledger operation.
+#[derive(Debug, Clone)]
+pub struct Charge<'a> {
+    pub buyer: &'a str,
+    pub currency: Currency,
+    /// The ledger operation (`shop_checkout`, `ticket_purchase`, ...).
+    pub operation: &'static str,
+    /// The kind of the fan's transfers (`purchase`, `ticket`, `esim`).
+    pub kind: &'static str,
+    /// Binds the request's key to the operation: a retry can never post twice.
+    pub idempotency_key: Option<&'a str>,
+    pub lines: Vec<ChargeLine<'a>>,
+    /// Kept on every transfer (the tickets a payment bought, say).
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A posted charge or refund.
+#[derive(Debug, Clone)]
+pub struct Charged {
+    pub operation_id: String,
+    /// The fan's balance after it.
+    pub balance: i64,
+}
+
+/// Takes the purchase from the fan's wallet (never below zero), in the
+/// caller's transaction.
+pub async fn charge(conn: &mut AnyConnection, c: Charge<'_>) -> Result<Charged, ChargeError> {
+    post_lines(conn, c, false).await
+}
+
+/// The exact reverse of a [`charge`] with the same lines (the same split,
+/// so the commission rate must be the one charged): every cent goes back.
+pub async fn refund(conn: &mut AnyConnection, c: Charge<'_>) -> Result<Charged, ChargeError> {
+    post_lines(conn, c, true).await
+}
+
+async fn post_lines(
+    conn: &mut AnyConnection,
+    c: Charge<'_>,
+    reverse: bool,
+) -> Result<Charged, ChargeError> {
+    let buyer = ledger::account_id(conn, AccountKind::User, c.buyer, c.currency).await?;
+    let mut postings = Vec::new();
+    for line in &c.lines {
+        let kind = if reverse { "refund" } else { c.kind };
+        match line.payee {
+            Payee::Club {
+                club_id,
+                commission_bps,
+            } => {
+                let sale = Sale {
+                    buyer_user_id: c.buyer,
+                    club_id,
+                    amount: line.amount,
+                    currency: c.currency,
+                    commission_bps,
+                    reference: line.reference.clone(),
+                };
+                postings.extend(sale_postings(conn, &sale, kind).await?);
+            }
+            Payee::EsimSupplier(supplier) => {
+                let supplier =
+                    ledger::account_id(conn, AccountKind::EsimSupplier, supplier, c.currency)
+                        .await?;
+                postings.push(Posting {
+                    debit: buyer.clone(),
+                    credit: supplier,
+                    amount: line.amount,
+                    currency: c.currency,
+                    kind,
+                    reference: Some(line.reference.clone()),
+                    note: None,
+                    metadata: None,
+                });
+            }
+        }
+    }
+    for p in &mut postings {
+        p.metadata = c.metadata.clone();
+        if reverse {
+            std::mem::swap(&mut p.debit, &mut p.credit);
+            p.kind = "refund";
+        }
+    }
+    let posted = ledger::post(
+        conn,
+        Operation {
+            kind: c.operation,
+            user_id: Some(c.buyer),
+            idempotency_key: c.idempotency_key,
+        },
+        postings,
+    )
+    .await
+    .map_err(|e| ChargeError::from_ledger(e, c.currency))?;
+    let balance = match posted.balances.get(&buyer) {
+        Some(b) => *b,
+        None => ledger::balance_of(conn, AccountKind::User, c.buyer, c.currency).await?,
+    };
+    Ok(Charged {
+        operation_id: posted.operation_id,
+        balance,
+    })
+}
 
 /// The platform's share of `amount`, rounded down: rounding never takes a
 /// cent from the club that the platform did not earn.
@@ -15,20 +144,20 @@ pub fn commission(amount: i64, commission_bps: i64) -> i64 {
 
 /// One club's part of a purchase.
 #[derive(Debug, Clone)]
-pub struct Sale<'a> {
-    pub buyer_user_id: &'a str,
-    pub club_id: &'a str,
+struct Sale<'a> {
+    buyer_user_id: &'a str,
+    club_id: &'a str,
     /// What the fan pays, in minor units.
-    pub amount: i64,
-    pub currency: Currency,
-    pub commission_bps: i64,
+    amount: i64,
+    currency: Currency,
+    commission_bps: i64,
     /// What it pays for: (`order`, id), (`ticket`, id), ...
-    pub reference: (&'static str, String),
+    reference: (&'static str, String),
 }
 
 /// Postings that pay `sale.amount` from the buyer to the club (minus the
 /// commission, which goes to the platform's fee account).
-pub async fn sale_postings(
+async fn sale_postings(
     conn: &mut AnyConnection,
     sale: &Sale<'_>,
     kind: &'static str,
@@ -63,25 +192,6 @@ pub async fn sale_postings(
     }
     postings.retain(|p| p.amount > 0);
     Ok(postings)
-}
-
-/// The exact reverse of [`sale_postings`] for the same sale (the same split,
-/// so the commission rate must be the one charged), returning every cent the
-/// fan paid.
-pub async fn refund_postings(
-    conn: &mut AnyConnection,
-    sale: &Sale<'_>,
-) -> Result<Vec<Posting>, sqlx::Error> {
-    let postings = sale_postings(conn, sale, "refund").await?;
-    Ok(postings
-        .into_iter()
-        .map(|p| Posting {
-            debit: p.credit,
-            credit: p.debit,
-            kind: "refund",
-            ..p
-        })
-        .collect())
 }
 
 #[cfg(test)]

@@ -591,10 +591,12 @@ async fn cancelled_or_stuck_purchases_are_refunded(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(all.body["esims"][0]["status"], "provisioning");
-    let sweep = paiecashfan::esim::purchase::refund_orphans(&app.state, std::time::Duration::ZERO);
+    let sweep = app.state.esims.refund_orphans(std::time::Duration::ZERO);
     assert_eq!(sweep.await.unwrap(), 1);
     assert_eq!(
-        paiecashfan::esim::purchase::refund_orphans(&app.state, std::time::Duration::ZERO)
+        app.state
+            .esims
+            .refund_orphans(std::time::Duration::ZERO)
             .await
             .unwrap(),
         0

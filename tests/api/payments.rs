@@ -472,7 +472,10 @@ async fn pending_deposits_expire_and_a_late_success_still_credits(engine: Engine
     let fan = app.fan("Slow Bank", "PSG").await;
     let (pid, pi) = card_deposit(&app, &fan, "30.00").await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let n = paiecashfan::wallet::payments::expire_pending(&app.state, Duration::from_millis(10))
+    let n = app
+        .state
+        .wallet
+        .expire_pending(Duration::from_millis(10))
         .await
         .expect("expiry");
     assert_eq!(n, 1);
