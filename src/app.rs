@@ -23,6 +23,7 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::Auth;
 use crate::auth::token::TokenService;
 use crate::config::Config;
 use crate::db::{Db, PoolSettings, now_ms};
@@ -53,6 +54,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub signer: Arc<TicketSigner>,
     pub esims: Esims,
+    pub auth: Auth,
     pub wallet: Wallet,
     pub tickets: Tickets,
     pub shop: Shop,
@@ -85,11 +87,11 @@ impl AppState {
             // generated key kept in the database, so sessions survive restarts.
             None => server_secret(&db, "jwt_secret").await?,
         };
-        let tokens = TokenService::new(
+        let tokens = Arc::new(TokenService::new(
             secret.as_bytes(),
             config.access_token_ttl,
             config.refresh_token_ttl,
-        );
+        ));
         let signer = Arc::new(ticket_signer(&db, &config).await?);
         let instance: Arc<str> = Arc::from(crate::db::new_id());
         let fanout: Arc<dyn Fanout> = match &redis {
@@ -100,12 +102,19 @@ impl AppState {
         crate::auth::sessions::load(&revoked, &db, config.access_token_ttl).await?;
         let state = AppState {
             limiter: RateLimiter::new(config.auth_rate_limit_per_minute, redis.clone()),
-            tokens: Arc::new(tokens),
+            tokens: tokens.clone(),
             redis,
             fanout: fanout.clone(),
-            revoked,
+            revoked: revoked.clone(),
             started: Instant::now(),
             metrics: middleware::prometheus(),
+            auth: Auth::new(
+                db.clone(),
+                tokens.clone(),
+                revoked.clone(),
+                fanout.clone(),
+                config.refresh_reuse_grace,
+            ),
             shop: Shop::new(db.clone(), config.commission_bps),
             tickets: Tickets::new(
                 db.clone(),
@@ -157,6 +166,18 @@ impl FromRef<AppState> for Shop {
 impl FromRef<AppState> for Esims {
     fn from_ref(state: &AppState) -> Esims {
         state.esims.clone()
+    }
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Auth {
+        state.auth.clone()
+    }
+}
+
+impl FromRef<AppState> for RateLimiter {
+    fn from_ref(state: &AppState) -> RateLimiter {
+        state.limiter.clone()
     }
 }
 

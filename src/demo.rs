@@ -5,10 +5,9 @@
 
 use crate::app::AppState;
 use crate::auth::model::User;
-use crate::auth::{password, store as users, token::Role};
+use crate::auth::{AuthError, password, store as users, token::Role};
 use crate::clubs::{self, NewClub};
 use crate::db::now_ms;
-use crate::error::ApiError;
 
 pub const DEMO_EMAIL: &str = "demo@paiecashfan.com";
 pub const DEMO_PASSWORD: &str = "demo123";
@@ -277,31 +276,25 @@ pub async fn demo_fan(state: &AppState) -> anyhow::Result<User> {
     }
     let hash = password::hash(DEMO_PASSWORD.to_owned())
         .await
-        .map_err(api_err)?;
-    let created = crate::auth::service::create_user(
-        state,
-        DEMO_EMAIL,
-        &hash,
-        "Demo Fan",
-        Some("AS_MONACO"),
-        Role::Fan,
-        None,
-    )
-    .await;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let created = state
+        .auth
+        .create_user(
+            DEMO_EMAIL,
+            &hash,
+            "Demo Fan",
+            Some("AS_MONACO"),
+            Role::Fan,
+            None,
+        )
+        .await;
     match created {
         Ok(user) => Ok(user),
         // Another instance seeded it at the same moment.
-        Err(ApiError::Client {
-            code: "email_taken",
-            ..
-        }) => users::find_by_email(state.db.reader(), DEMO_EMAIL)
+        Err(AuthError::EmailTaken) => users::find_by_email(state.db.reader(), DEMO_EMAIL)
             .await?
             .map(|r| r.user)
             .ok_or_else(|| anyhow::anyhow!("demo user missing")),
-        Err(e) => Err(api_err(e)),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
     }
-}
-
-fn api_err(e: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{e}")
 }

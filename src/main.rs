@@ -107,17 +107,11 @@ async fn run() -> anyhow::Result<()> {
             } else {
                 Role::Admin
             };
-            let user = paiecashfan::auth::service::create_user(
-                &state,
-                &email,
-                &hash,
-                &name,
-                None,
-                role,
-                club.as_deref(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = state
+                .auth
+                .create_user(&email, &hash, &name, None, role, club.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created {} {} ({})", role.as_str(), user.email, user.id);
             Ok(())
         }

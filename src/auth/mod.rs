@@ -1,5 +1,6 @@
 //! Accounts, sessions and roles.
 
+pub mod error;
 pub mod model;
 pub mod password;
 pub mod routes;
@@ -9,3 +10,44 @@ pub mod store;
 pub mod token;
 
 pub use routes::{admin_router, router};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::AuthError;
+
+use crate::db::Db;
+use crate::infra::fanout::Fanout;
+use sessions::RevokedSessions;
+use token::TokenService;
+
+/// The accounts and sessions core.
+#[derive(Clone)]
+pub struct Auth {
+    db: Db,
+    tokens: Arc<TokenService>,
+    /// Sessions ended before their access tokens expire.
+    revoked: RevokedSessions,
+    /// Tells the other instances which sessions ended.
+    fanout: Arc<dyn Fanout>,
+    /// How long a refresh token presented twice still gets the same successor.
+    refresh_reuse_grace: Duration,
+}
+
+impl Auth {
+    pub fn new(
+        db: Db,
+        tokens: Arc<TokenService>,
+        revoked: RevokedSessions,
+        fanout: Arc<dyn Fanout>,
+        refresh_reuse_grace: Duration,
+    ) -> Self {
+        Self {
+            db,
+            tokens,
+            revoked,
+            fanout,
+            refresh_reuse_grace,
+        }
+    }
+}

@@ -17,7 +17,16 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
-use crate::error::ApiError;
+/// The password workers failed (never a wrong password: that is `Ok(false)`).
+#[derive(Debug, thiserror::Error)]
+#[error("argon2: {0}")]
+pub struct PasswordError(String);
+
+impl From<PasswordError> for crate::error::ApiError {
+    fn from(e: PasswordError) -> Self {
+        crate::error::ApiError::Internal(anyhow::anyhow!(e))
+    }
+}
 
 enum Task {
     Hash(String),
@@ -129,27 +138,27 @@ fn verify_with(memory: &mut Vec<Block>, password: &str, phc: &str) -> Result<boo
     Ok(Output::new(&out).map_err(|e| e.to_string())? == *expected)
 }
 
-async fn run(task: Task) -> Result<Outcome, ApiError> {
+async fn run(task: Task) -> Result<Outcome, PasswordError> {
     let (reply, answer) = oneshot::channel();
     workers()
         .send(Job { task, reply })
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("argon2 workers gone")))?;
+        .map_err(|_| PasswordError("workers gone".into()))?;
     answer
         .await
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("argon2 worker died")))?
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2: {e}")))
+        .map_err(|_| PasswordError("worker died".into()))?
+        .map_err(PasswordError)
 }
 
-pub async fn hash(password: String) -> Result<String, ApiError> {
+pub async fn hash(password: String) -> Result<String, PasswordError> {
     match run(Task::Hash(password)).await? {
         Outcome::Hashed(h) => Ok(h),
-        Outcome::Verified(_) => Err(ApiError::Internal(anyhow::anyhow!("argon2: wrong answer"))),
+        Outcome::Verified(_) => Err(PasswordError("wrong answer".into())),
     }
 }
 
 /// Verifies `password` against `stored`; with no stored hash (unknown e-mail) it
 /// still spends the same time on a dummy hash, so timing does not reveal accounts.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, ApiError> {
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
     let real = stored.is_some();
     let phc = match stored {
         Some(s) => s,
@@ -157,11 +166,11 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
     };
     match run(Task::Verify { password, phc }).await? {
         Outcome::Verified(ok) => Ok(ok && real),
-        Outcome::Hashed(_) => Err(ApiError::Internal(anyhow::anyhow!("argon2: wrong answer"))),
+        Outcome::Hashed(_) => Err(PasswordError("wrong answer".into())),
     }
 }
 
-async fn dummy_hash() -> Result<String, ApiError> {
+async fn dummy_hash() -> Result<String, PasswordError> {
     static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     DUMMY
         .get_or_try_init(|| hash("not a real password".into()))

@@ -7,14 +7,16 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use axum::extract::Path;
 
+use crate::auth::Auth;
 use crate::auth::model::{
     AuthResponse, ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest,
     SessionsRevoked, UpdateMeRequest, UserResponse,
 };
-use crate::auth::service::{self, Registration};
+use crate::auth::service::Registration;
 use crate::error::{ApiResult, Problem};
 use crate::http::extract::{ApiJson, AuthUser, ClientIp};
 use crate::http::validate::normalize_email;
+use crate::infra::ratelimit::RateLimiter;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,10 +39,9 @@ fn account_of(email: &str) -> String {
 /// Registrations count per client address and per account, so neither
 /// spreading attempts over many accounts nor over many addresses gets
 /// around them.
-async fn limit_auth(state: &AppState, ip: &ClientIp, email: &str) -> ApiResult<()> {
-    state.limiter.check(&format!("auth:ip:{}", ip.0)).await?;
-    state
-        .limiter
+async fn limit_auth(limiter: &RateLimiter, ip: &ClientIp, email: &str) -> ApiResult<()> {
+    limiter.check(&format!("auth:ip:{}", ip.0)).await?;
+    limiter
         .check(&format!("auth:acct:{}", account_of(email)))
         .await
 }
@@ -50,15 +51,19 @@ async fn limit_auth(state: &AppState, ip: &ClientIp, email: &str) -> ApiResult<(
 /// addresses it never signed in from (guessing from many places). The owner,
 /// at an address they signed in from before, is not counted against that
 /// last allowance: strangers' wrong guesses cannot lock them out.
-async fn limit_login(state: &AppState, ip: &ClientIp, email: &str) -> ApiResult<()> {
+async fn limit_login(
+    auth: &Auth,
+    limiter: &RateLimiter,
+    ip: &ClientIp,
+    email: &str,
+) -> ApiResult<()> {
     let account = account_of(email);
-    state.limiter.check(&format!("auth:ip:{}", ip.0)).await?;
-    state
-        .limiter
+    limiter.check(&format!("auth:ip:{}", ip.0)).await?;
+    limiter
         .check(&format!("auth:acct-ip:{account}:{}", ip.0))
         .await?;
-    if !service::known_address(state, &account, &ip.0.to_string()).await? {
-        state.limiter.check(&format!("auth:acct:{account}")).await?;
+    if !auth.known_address(&account, &ip.0.to_string()).await? {
+        limiter.check(&format!("auth:acct:{account}")).await?;
     }
     Ok(())
 }
@@ -74,22 +79,21 @@ async fn limit_login(state: &AppState, ip: &ClientIp, email: &str) -> ApiResult<
     ))]
 #[tracing::instrument(skip_all)]
 async fn register(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
+    State(limiter): State<RateLimiter>,
     ip: ClientIp,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
-    limit_auth(&state, &ip, &body.email).await?;
-    let resp = service::register(
-        &state,
-        Registration {
+    limit_auth(&limiter, &ip, &body.email).await?;
+    let resp = auth
+        .register(Registration {
             email: body.email,
             password: body.password,
             name: body.name,
             club_id: body.club_id,
             address: ip.0.to_string(),
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(resp)))
 }
 
@@ -103,13 +107,15 @@ async fn register(
     ))]
 #[tracing::instrument(skip_all)]
 async fn login(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
+    State(limiter): State<RateLimiter>,
     ip: ClientIp,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    limit_login(&state, &ip, &body.email).await?;
+    limit_login(&auth, &limiter, &ip, &body.email).await?;
     Ok(Json(
-        service::login(&state, &body.email, body.password, &ip.0.to_string()).await?,
+        auth.login(&body.email, body.password, &ip.0.to_string())
+            .await?,
     ))
 }
 
@@ -125,10 +131,10 @@ async fn login(
     ))]
 #[tracing::instrument(skip_all)]
 async fn refresh(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    Ok(Json(service::refresh(&state, &body.refresh_token).await?))
+    Ok(Json(auth.refresh(&body.refresh_token).await?))
 }
 
 /// Revoke a refresh token and every token rotated from it.
@@ -137,10 +143,10 @@ async fn refresh(
     responses((status = 204, description = "session closed (also when the token was unknown)")))]
 #[tracing::instrument(skip_all)]
 async fn logout(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
-    service::logout(&state, &body.refresh_token).await?;
+    auth.logout(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,9 +155,9 @@ async fn logout(
     security(("bearerAuth" = [])),
     responses((status = 200, body = UserResponse)))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
-async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserResponse>> {
+async fn me(State(auth): State<Auth>, user: AuthUser) -> ApiResult<Json<UserResponse>> {
     Ok(Json(UserResponse {
-        user: service::me(&state, &user.id).await?,
+        user: auth.me(&user.id).await?,
     }))
 }
 
@@ -162,12 +168,12 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Use
     responses((status = 200, body = UserResponse)))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn update_me(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     user: AuthUser,
     ApiJson(body): ApiJson<UpdateMeRequest>,
 ) -> ApiResult<Json<UserResponse>> {
     Ok(Json(UserResponse {
-        user: service::update_me(&state, &user.id, body.name, body.club_id).await?,
+        user: auth.update_me(&user.id, body.name, body.club_id).await?,
     }))
 }
 
@@ -184,17 +190,15 @@ async fn update_me(
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn change_password(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
+    State(limiter): State<RateLimiter>,
     user: AuthUser,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
     // A stolen access token must not become a way to guess the password.
-    state
-        .limiter
-        .check(&format!("auth:password:{}", user.id))
-        .await?;
+    limiter.check(&format!("auth:password:{}", user.id)).await?;
     Ok(Json(
-        service::change_password(&state, &user.id, body.current_password, body.new_password)
+        auth.change_password(&user.id, body.current_password, body.new_password)
             .await?,
     ))
 }
@@ -206,12 +210,12 @@ async fn change_password(
         (status = 403, body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn revoke_sessions(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionsRevoked>> {
     user.require_admin()?;
     Ok(Json(SessionsRevoked {
-        revoked: service::revoke_all_sessions(&state, &id).await?,
+        revoked: auth.revoke_all_sessions(&id).await?,
     }))
 }

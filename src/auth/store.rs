@@ -4,6 +4,10 @@ use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row, any::AnyRow};
 
 use crate::auth::model::User;
 use crate::auth::token::Role;
+use crate::db::Constraint;
+
+/// A second account with the same e-mail.
+pub const EMAIL_TAKEN: Constraint = Constraint::unique("users_email_key", "users.email");
 use crate::db::rfc3339;
 
 pub struct UserRecord {

@@ -339,17 +339,11 @@ impl TestApp {
         } else {
             Role::Admin
         };
-        paiecashfan::auth::service::create_user(
-            &self.state,
-            &email,
-            &hash,
-            "Staff",
-            None,
-            role,
-            club,
-        )
-        .await
-        .expect("create staff");
+        self.state
+            .auth
+            .create_user(&email, &hash, "Staff", None, role, club)
+            .await
+            .expect("create staff");
         let r = self
             .post("/api/auth/login")
             .json(&json!({"email": email, "password": "staff password 1"}))
