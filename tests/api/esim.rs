@@ -1,23 +1,52 @@
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TestApp, balance, deposit, spawn_app, spawn_with, verify_ok};
+use crate::helpers::{
+    Engine, Fan, Resp, TestApp, balance, deposit, spawn_app, spawn_with, verify_ok,
+};
 
 both_engines!(
-    plans_are_listed_and_filtered,
-    buying_an_esim_gives_an_installable_code,
+    // Plans.
+    the_four_demo_plans_are_listed,
+    plans_are_listed_by_country,
+    plans_are_listed_by_region,
+    a_country_code_has_two_letters,
+    a_plan_is_read_by_its_id_and_an_unknown_one_is_404,
+    fans_cannot_add_plans,
+    an_admin_adds_a_plan_once,
+    a_plan_with_a_bad_price_is_refused,
+    a_deactivated_plan_is_gone,
+    // Buying.
+    buying_an_esim_gives_a_valid_iccid_and_activation_code,
+    the_esim_qr_code_reads_back_as_its_activation_code,
+    the_latest_usable_esim_is_the_active_one,
+    the_esim_purchase_is_in_the_wallet_history,
+    a_fan_without_an_esim_has_no_active_one,
+    an_unknown_plan_cannot_be_bought,
     no_money_no_profile,
-    a_failing_or_slow_supplier_refunds_the_fan,
+    a_failing_supplier_refunds_the_fan,
+    a_slow_supplier_refunds_the_fan,
     retried_purchase_provisions_once,
-    usage_webhooks_notify_deplete_and_expire,
-    top_up_adds_data_and_days,
+    // Usage.
+    a_badly_signed_usage_report_changes_nothing,
+    the_first_use_activates_the_esim_and_starts_its_validity,
+    a_usage_report_delivered_twice_counts_once,
+    usage_never_goes_backwards,
+    eighty_percent_used_notifies_the_fan_once,
+    all_data_used_depletes_the_esim_and_notifies_again,
+    an_esim_first_used_past_its_validity_expires,
+    a_report_for_an_unknown_esim_is_acknowledged,
+    another_providers_webhook_is_404,
+    a_top_up_adds_data_and_days_to_a_depleted_esim,
+    a_top_up_must_be_for_the_same_region,
     another_fans_esim_is_404,
-    cancelled_or_stuck_purchases_are_refunded,
+    a_purchase_cut_off_by_the_request_timeout_is_still_refunded,
+    a_purchase_left_by_a_dead_process_is_refunded_once,
 );
 
 const SECRET: &str = "esim-dev-webhook-secret";
 
-async fn buy(app: &TestApp, fan: &Fan, plan: &str) -> crate::helpers::Resp {
+async fn buy(app: &TestApp, fan: &Fan, plan: &str) -> Resp {
     app.post("/api/esim/activate")
         .token(&fan.token)
         .json(&json!({"planId": plan}))
@@ -31,7 +60,7 @@ async fn traveller(app: &TestApp) -> Fan {
     f
 }
 
-async fn webhook(app: &TestApp, body: Value) -> crate::helpers::Resp {
+async fn webhook(app: &TestApp, body: Value) -> Resp {
     let raw = body.to_string();
     let t = time::OffsetDateTime::now_utc().unix_timestamp();
     let sig = paiecashfan::wallet::provider::stripe_signature_header(raw.as_bytes(), SECRET, t);
@@ -42,7 +71,61 @@ async fn webhook(app: &TestApp, body: Value) -> crate::helpers::Resp {
         .await
 }
 
-async fn plans_are_listed_and_filtered(engine: Engine) {
+/// The fan's eSIMs.
+async fn esims(app: &TestApp, fan: &Fan) -> Vec<Value> {
+    app.get("/api/esim")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200)
+        .body["esims"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// One eSIM, as its owner reads it.
+async fn esim(app: &TestApp, fan: &Fan, id: &str) -> Value {
+    app.get(&format!("/api/esim/{id}"))
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200)
+        .body["esim"]
+        .clone()
+}
+
+/// The kinds of the fan's wallet transactions.
+async fn transaction_kinds(app: &TestApp, fan: &Fan) -> Vec<String> {
+    app.get("/api/wallet/transactions")
+        .token(&fan.token)
+        .send()
+        .await
+        .expect(200)
+        .body["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+// Plans.
+
+async fn plan_ids(app: &TestApp, query: &str) -> Vec<String> {
+    app.get(&format!("/api/esim/plans{query}"))
+        .send()
+        .await
+        .expect(200)
+        .body["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn the_four_demo_plans_are_listed(engine: Engine) {
     let app = spawn_app(engine).await;
     let r = app.get("/api/esim/plans").send().await.expect(200);
     let plans = r.body["plans"].as_array().unwrap();
@@ -58,32 +141,33 @@ async fn plans_are_listed_and_filtered(engine: Engine) {
             .any(|p| p["unlimited"] == true && p["dataMb"].is_null())
     );
     assert!(plans.iter().any(|p| p["popular"] == true));
-    let ma = app
-        .get("/api/esim/plans?country=ma")
-        .send()
-        .await
-        .expect(200);
-    let ids: Vec<&str> = ma.body["plans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+}
+
+async fn plans_are_listed_by_country(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let ids = plan_ids(&app, "?country=ma").await;
     assert!(
-        ids.contains(&"africa-explorer")
-            && ids.contains(&"global-fan")
-            && !ids.contains(&"europe-starter")
+        ids.iter().any(|i| i == "africa-explorer")
+            && ids.iter().any(|i| i == "global-fan")
+            && !ids.iter().any(|i| i == "europe-starter")
     );
-    let eu = app
-        .get("/api/esim/plans?region=europe")
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(eu.body["plans"].as_array().unwrap().len(), 2);
+}
+
+async fn plans_are_listed_by_region(engine: Engine) {
+    let app = spawn_app(engine).await;
+    assert_eq!(plan_ids(&app, "?region=europe").await.len(), 2);
+}
+
+async fn a_country_code_has_two_letters(engine: Engine) {
+    let app = spawn_app(engine).await;
     app.get("/api/esim/plans?country=FRA")
         .send()
         .await
         .expect_problem(422, "validation_failed");
+}
+
+async fn a_plan_is_read_by_its_id_and_an_unknown_one_is_404(engine: Engine) {
+    let app = spawn_app(engine).await;
     app.get("/api/esim/plans/global-fan")
         .send()
         .await
@@ -92,38 +176,54 @@ async fn plans_are_listed_and_filtered(engine: Engine) {
         .send()
         .await
         .expect_problem(404, "not_found");
-    // Admins add plans; fans cannot.
-    let fan = app.fan("Fan", "PSG").await;
-    let admin = app.staff(None).await;
-    let body = json!({"id": "qatar-cup", "name": "Qatar Cup", "region": "asia", "countries": ["QA"], "dataMb": 2048,
-                      "validityDays": 10, "price": "12.50", "features": ["5G"]});
+}
+
+/// A Qatar plan, as an admin would add it.
+fn qatar_cup() -> Value {
+    json!({"id": "qatar-cup", "name": "Qatar Cup", "region": "asia", "countries": ["QA"], "dataMb": 2048,
+           "validityDays": 10, "price": "12.50", "features": ["5G"]})
+}
+
+async fn add_plan(app: &TestApp, who: &Fan, body: &Value) -> Resp {
     app.post("/api/admin/esim/plans")
-        .token(&fan.token)
-        .json(&body)
+        .token(&who.token)
+        .json(body)
         .send()
+        .await
+}
+
+async fn fans_cannot_add_plans(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Fan", "PSG").await;
+    add_plan(&app, &fan, &qatar_cup())
         .await
         .expect_problem(403, "forbidden");
-    app.post("/api/admin/esim/plans")
-        .token(&admin.token)
-        .json(&body)
-        .send()
-        .await
-        .expect(201);
-    app.post("/api/admin/esim/plans")
-        .token(&admin.token)
-        .json(&body)
-        .send()
+}
+
+async fn an_admin_adds_a_plan_once(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let admin = app.staff(None).await;
+    add_plan(&app, &admin, &qatar_cup()).await.expect(201);
+    add_plan(&app, &admin, &qatar_cup())
         .await
         .expect_problem(409, "plan_exists");
-    let mut bad = body.clone();
+}
+
+async fn a_plan_with_a_bad_price_is_refused(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let admin = app.staff(None).await;
+    let mut bad = qatar_cup();
     bad["id"] = json!("x2");
     bad["price"] = json!("12.505");
-    app.post("/api/admin/esim/plans")
-        .token(&admin.token)
-        .json(&bad)
-        .send()
+    add_plan(&app, &admin, &bad)
         .await
         .expect_problem(422, "validation_failed");
+}
+
+async fn a_deactivated_plan_is_gone(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let admin = app.staff(None).await;
+    add_plan(&app, &admin, &qatar_cup()).await.expect(201);
     app.patch("/api/admin/esim/plans/qatar-cup")
         .token(&admin.token)
         .json(&json!({"active": false}))
@@ -136,7 +236,9 @@ async fn plans_are_listed_and_filtered(engine: Engine) {
         .expect_problem(404, "not_found");
 }
 
-async fn buying_an_esim_gives_an_installable_code(engine: Engine) {
+// Buying.
+
+async fn buying_an_esim_gives_a_valid_iccid_and_activation_code(engine: Engine) {
     let app = spawn_app(engine).await;
     let fan = traveller(&app).await;
     let r = buy(&app, &fan, "europe-starter").await.expect(201);
@@ -158,15 +260,21 @@ async fn buying_an_esim_gives_an_installable_code(engine: Engine) {
     assert_eq!(e["dataTotalMb"], 5120);
     assert_eq!(e["dataRemainingMb"], 5120);
     assert!(e["expiresAt"].is_null(), "the validity starts at first use");
-    let id = e["id"].as_str().unwrap();
+}
 
+async fn the_esim_qr_code_reads_back_as_its_activation_code(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = traveller(&app).await;
+    let e = buy(&app, &fan, "europe-starter").await.expect(201).body["esim"].clone();
+    let id = e["id"].as_str().unwrap();
+    let code = e["activationCode"].as_str().unwrap();
     let qr = app
         .get(&format!("/api/esim/{id}/qr"))
         .token(&fan.token)
         .send()
         .await
         .expect(200);
-    assert_eq!(qr.body["activationCode"], code.as_str());
+    assert_eq!(qr.body["activationCode"], code);
     let png = app
         .client
         .get(format!("{}/api/esim/{id}/qr?format=png", app.base))
@@ -187,8 +295,13 @@ async fn buying_an_esim_gives_an_installable_code(engine: Engine) {
         .await
         .expect(200);
     assert!(svg.text.contains("<svg"));
+}
 
+async fn the_latest_usable_esim_is_the_active_one(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = traveller(&app).await;
     // Several eSIMs per fan; v1.0's `active` is the latest usable one.
+    buy(&app, &fan, "europe-starter").await.expect(201);
     let second = buy(&app, &fan, "africa-explorer").await.expect(201);
     let active = app
         .get("/api/esim/active")
@@ -197,13 +310,13 @@ async fn buying_an_esim_gives_an_installable_code(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(active.body["esim"]["id"], second.body["esim"]["id"]);
-    let all = app
-        .get("/api/esim")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(all.body["esims"].as_array().unwrap().len(), 2);
+    assert_eq!(esims(&app, &fan).await.len(), 2);
+}
+
+async fn the_esim_purchase_is_in_the_wallet_history(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = traveller(&app).await;
+    buy(&app, &fan, "europe-starter").await.expect(201);
     let h = app
         .get("/api/wallet/transactions")
         .token(&fan.token)
@@ -218,6 +331,10 @@ async fn buying_an_esim_gives_an_installable_code(engine: Engine) {
             .any(|t| t["type"] == "esim" && t["amount"] == "9.99")
     );
     verify_ok(&app).await;
+}
+
+async fn a_fan_without_an_esim_has_no_active_one(engine: Engine) {
+    let app = spawn_app(engine).await;
     app.get("/api/esim/active")
         .send()
         .await
@@ -228,6 +345,11 @@ async fn buying_an_esim_gives_an_installable_code(engine: Engine) {
         .send()
         .await
         .expect_problem(404, "not_found");
+}
+
+async fn an_unknown_plan_cannot_be_bought(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = traveller(&app).await;
     buy(&app, &fan, "nope")
         .await
         .expect_problem(404, "not_found");
@@ -241,65 +363,48 @@ async fn no_money_no_profile(engine: Engine) {
         .await
         .expect_problem(409, "insufficient_funds");
     assert_eq!(balance(&app, &fan).await, "5.00");
-    let all = app
-        .get("/api/esim")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert!(
-        all.body["esims"].as_array().unwrap().is_empty(),
-        "nothing provisioned"
-    );
+    assert!(esims(&app, &fan).await.is_empty(), "nothing provisioned");
     verify_ok(&app).await;
 }
 
-async fn a_failing_or_slow_supplier_refunds_the_fan(engine: Engine) {
-    for failure in ["error", "timeout"] {
-        let app = spawn_with(engine.clone(), |v| {
-            v.insert("ESIM_SIMULATED_FAILURE".into(), failure.into());
-            v.insert("ESIM_PROVIDER_TIMEOUT_SECS".into(), "1".into());
-        })
-        .await;
-        let fan = traveller(&app).await;
-        let r = buy(&app, &fan, "europe-starter")
-            .await
-            .expect_problem(502, "esim_provisioning_failed");
-        assert_eq!(r.body["newBalance"], "200.00", "{failure}");
-        assert_eq!(balance(&app, &fan).await, "200.00");
-        let id = r.body["esimId"].as_str().unwrap();
-        let e = app
-            .get(&format!("/api/esim/{id}"))
-            .token(&fan.token)
-            .send()
-            .await
-            .expect(200);
-        assert_eq!(e.body["esim"]["status"], "failed");
-        assert!(e.body["esim"]["activationCode"].is_null());
-        // The charge and its refund are both in the history.
-        let h = app
-            .get("/api/wallet/transactions")
-            .token(&fan.token)
-            .send()
-            .await
-            .expect(200);
-        let kinds: Vec<&str> = h.body["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["type"].as_str().unwrap())
-            .collect();
-        assert!(
-            kinds.contains(&"esim") && kinds.contains(&"refund"),
-            "{kinds:?}"
-        );
-        app.get(&format!("/api/esim/{id}/qr"))
-            .token(&fan.token)
-            .send()
-            .await
-            .expect_problem(409, "esim_not_ready");
-        verify_ok(&app).await;
-    }
+/// A supplier that fails the way `failure` says: the fan gets every cent
+/// back, and the eSIM is marked failed.
+async fn supplier_failure_refunds_the_fan(engine: Engine, failure: &str) {
+    let app = spawn_with(engine, |v| {
+        v.insert("ESIM_SIMULATED_FAILURE".into(), failure.into());
+        v.insert("ESIM_PROVIDER_TIMEOUT_SECS".into(), "1".into());
+    })
+    .await;
+    let fan = traveller(&app).await;
+    let r = buy(&app, &fan, "europe-starter")
+        .await
+        .expect_problem(502, "esim_provisioning_failed");
+    assert_eq!(r.body["newBalance"], "200.00", "{failure}");
+    assert_eq!(balance(&app, &fan).await, "200.00");
+    let id = r.body["esimId"].as_str().unwrap();
+    let e = esim(&app, &fan, id).await;
+    assert_eq!(e["status"], "failed");
+    assert!(e["activationCode"].is_null());
+    // The charge and its refund are both in the history.
+    let kinds = transaction_kinds(&app, &fan).await;
+    assert!(
+        kinds.iter().any(|k| k == "esim") && kinds.iter().any(|k| k == "refund"),
+        "{kinds:?}"
+    );
+    app.get(&format!("/api/esim/{id}/qr"))
+        .token(&fan.token)
+        .send()
+        .await
+        .expect_problem(409, "esim_not_ready");
+    verify_ok(&app).await;
+}
+
+async fn a_failing_supplier_refunds_the_fan(engine: Engine) {
+    supplier_failure_refunds_the_fan(engine, "error").await
+}
+
+async fn a_slow_supplier_refunds_the_fan(engine: Engine) {
+    supplier_failure_refunds_the_fan(engine, "timeout").await
 }
 
 async fn retried_purchase_provisions_once(engine: Engine) {
@@ -322,142 +427,156 @@ async fn retried_purchase_provisions_once(engine: Engine) {
     assert_eq!(ids.len(), 1);
     assert_eq!(c.headers["idempotent-replayed"], "true");
     assert_eq!(balance(&app, &fan).await, "190.01");
-    let all = app
-        .get("/api/esim")
+    assert_eq!(esims(&app, &fan).await.len(), 1);
+    verify_ok(&app).await;
+}
+
+// Usage.
+
+/// A traveller's europe-starter eSIM (5 GB).
+struct Bought {
+    fan: Fan,
+    id: String,
+    iccid: String,
+}
+
+async fn bought(app: &TestApp) -> Bought {
+    let fan = traveller(app).await;
+    let e = buy(app, &fan, "europe-starter").await.expect(201).body["esim"].clone();
+    Bought {
+        fan,
+        id: e["id"].as_str().unwrap().to_owned(),
+        iccid: e["iccid"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The supplier reports `used_mb` used so far, in event `event`.
+async fn report(app: &TestApp, b: &Bought, event: &str, used_mb: i64) -> Resp {
+    webhook(
+        app,
+        json!({"eventId": event, "iccid": b.iccid, "usedMb": used_mb}),
+    )
+    .await
+    .expect(200)
+}
+
+/// The fan's notifications about their data use.
+async fn usage_notes(app: &TestApp, fan: &Fan) -> Vec<Value> {
+    let n = app
+        .get("/api/notifications")
         .token(&fan.token)
         .send()
         .await
         .expect(200);
-    assert_eq!(all.body["esims"].as_array().unwrap().len(), 1);
-    verify_ok(&app).await;
+    n.body["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "esim.usage")
+        .cloned()
+        .collect()
 }
 
-async fn usage_webhooks_notify_deplete_and_expire(engine: Engine) {
+async fn a_badly_signed_usage_report_changes_nothing(engine: Engine) {
     let app = spawn_app(engine).await;
-    let fan = traveller(&app).await;
-    let e = buy(&app, &fan, "europe-starter").await.expect(201).body["esim"].clone();
-    let (id, iccid) = (
-        e["id"].as_str().unwrap().to_owned(),
-        e["iccid"].as_str().unwrap().to_owned(),
-    );
-    let get = || async {
-        app.get(&format!("/api/esim/{id}"))
-            .token(&fan.token)
-            .send()
-            .await
-            .expect(200)
-            .body["esim"]
-            .clone()
-    };
-
-    // Bad signatures change nothing.
-    let body = json!({"eventId": "ev-1", "iccid": iccid, "usedMb": 1000});
+    let b = bought(&app).await;
+    let body = json!({"eventId": "ev-1", "iccid": b.iccid, "usedMb": 1000});
     app.post("/api/esim/webhooks/simulated")
         .header("x-esim-signature", "t=1,v1=00")
         .raw("application/json", body.to_string())
         .send()
         .await
         .expect_problem(400, "invalid_signature");
-    assert_eq!(get().await["dataUsedMb"], 0);
+    assert_eq!(esim(&app, &b.fan, &b.id).await["dataUsedMb"], 0);
+}
 
-    let r = webhook(&app, body.clone()).await.expect(200);
+async fn the_first_use_activates_the_esim_and_starts_its_validity(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let b = bought(&app).await;
+    let r = report(&app, &b, "ev-1", 1000).await;
     assert_eq!(r.body["duplicate"], false);
-    let now = get().await;
+    let now = esim(&app, &b.fan, &b.id).await;
     assert_eq!(now["status"], "active");
     assert_eq!(now["dataUsedMb"], 1000);
     assert!(now["expiresAt"].is_string(), "first use started the 7 days");
-    assert_eq!(
-        webhook(&app, body).await.expect(200).body["duplicate"],
-        true
-    );
-    // Usage never goes backwards.
-    webhook(
-        &app,
-        json!({"eventId": "ev-2", "iccid": iccid, "usedMb": 500}),
-    )
-    .await
-    .expect(200);
-    assert_eq!(get().await["dataUsedMb"], 1000);
-    // 80%: one notification, even if reported twice.
-    webhook(
-        &app,
-        json!({"eventId": "ev-3", "iccid": iccid, "usedMb": 4200}),
-    )
-    .await
-    .expect(200);
-    webhook(
-        &app,
-        json!({"eventId": "ev-4", "iccid": iccid, "usedMb": 4300}),
-    )
-    .await
-    .expect(200);
-    let n = app
-        .get("/api/notifications")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    let usage: Vec<&Value> = n.body["notifications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["kind"] == "esim.usage")
-        .collect();
+}
+
+async fn a_usage_report_delivered_twice_counts_once(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let b = bought(&app).await;
+    report(&app, &b, "ev-1", 1000).await;
+    assert_eq!(report(&app, &b, "ev-1", 1000).await.body["duplicate"], true);
+}
+
+async fn usage_never_goes_backwards(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let b = bought(&app).await;
+    report(&app, &b, "ev-1", 1000).await;
+    report(&app, &b, "ev-2", 500).await;
+    assert_eq!(esim(&app, &b.fan, &b.id).await["dataUsedMb"], 1000);
+}
+
+/// 1000 MB used, then past 80% (4200 MB), reported twice (4300 MB).
+async fn past_eighty_percent(app: &TestApp, b: &Bought) {
+    report(app, b, "ev-1", 1000).await;
+    report(app, b, "ev-3", 4200).await;
+    report(app, b, "ev-4", 4300).await;
+}
+
+async fn eighty_percent_used_notifies_the_fan_once(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let b = bought(&app).await;
+    past_eighty_percent(&app, &b).await;
+    let usage = usage_notes(&app, &b.fan).await;
     assert_eq!(usage.len(), 1);
     assert_eq!(usage[0]["data"]["percent"], 80);
-    // 100%: depleted, second notification.
-    webhook(
-        &app,
-        json!({"eventId": "ev-5", "iccid": iccid, "usedMb": 5120}),
-    )
-    .await
-    .expect(200);
-    let now = get().await;
+}
+
+async fn all_data_used_depletes_the_esim_and_notifies_again(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let b = bought(&app).await;
+    past_eighty_percent(&app, &b).await;
+    report(&app, &b, "ev-5", 5120).await;
+    let now = esim(&app, &b.fan, &b.id).await;
     assert_eq!(now["status"], "depleted");
     assert_eq!(now["dataRemainingMb"], 0);
-    let n = app
-        .get("/api/notifications")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(
-        n.body["notifications"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["kind"] == "esim.usage")
-            .count(),
-        2
-    );
+    assert_eq!(usage_notes(&app, &b.fan).await.len(), 2);
     app.get("/api/esim/active")
-        .token(&fan.token)
+        .token(&b.fan.token)
         .send()
         .await
         .expect_problem(404, "not_found");
+}
 
-    // Expiry: first used 8 days ago on a 7-day plan.
-    let other = buy(&app, &fan, "europe-starter").await.expect(201).body["esim"].clone();
+async fn an_esim_first_used_past_its_validity_expires(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let b = bought(&app).await;
+    // First used 8 days ago on a 7-day plan.
     let eight_days_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(8))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    webhook(&app, json!({"eventId": "ev-6", "iccid": other["iccid"], "usedMb": 10, "firstUsedAt": eight_days_ago}))
-        .await
-        .expect(200);
-    let e = app
-        .get(&format!("/api/esim/{}", other["id"].as_str().unwrap()))
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(e.body["esim"]["status"], "expired");
-    // Unknown profile: acknowledged, nothing else happens; wrong provider: 404.
+    webhook(
+        &app,
+        json!({"eventId": "ev-6", "iccid": b.iccid, "usedMb": 10, "firstUsedAt": eight_days_ago}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(esim(&app, &b.fan, &b.id).await["status"], "expired");
+}
+
+async fn a_report_for_an_unknown_esim_is_acknowledged(engine: Engine) {
+    let app = spawn_app(engine).await;
+    // Acknowledged; nothing else happens.
     webhook(
         &app,
         json!({"eventId": "ev-7", "iccid": "8933010000000000000", "usedMb": 1}),
     )
     .await
     .expect(200);
+}
+
+async fn another_providers_webhook_is_404(engine: Engine) {
+    let app = spawn_app(engine).await;
     app.post("/api/esim/webhooks/other")
         .header("x-esim-signature", "t=1,v1=00")
         .raw("application/json", "{}")
@@ -466,33 +585,36 @@ async fn usage_webhooks_notify_deplete_and_expire(engine: Engine) {
         .expect(404);
 }
 
-async fn top_up_adds_data_and_days(engine: Engine) {
-    let app = spawn_app(engine).await;
-    let fan = traveller(&app).await;
-    let e = buy(&app, &fan, "europe-starter").await.expect(201).body["esim"].clone();
-    let id = e["id"].as_str().unwrap();
-    webhook(
-        &app,
-        json!({"eventId": "t-1", "iccid": e["iccid"], "usedMb": 5120}),
-    )
-    .await
-    .expect(200);
-    let r = app
-        .post(&format!("/api/esim/{id}/topup"))
-        .token(&fan.token)
-        .json(&json!({"planId": "europe-starter"}))
+/// The traveller used all 5 GB, then tops up with the same plan.
+async fn depleted_and_topped_up(app: &TestApp) -> (Bought, Resp) {
+    let b = bought(app).await;
+    report(app, &b, "t-1", 5120).await;
+    let r = topup(app, &b, "europe-starter").await.expect(200);
+    (b, r)
+}
+
+async fn topup(app: &TestApp, b: &Bought, plan: &str) -> Resp {
+    app.post(&format!("/api/esim/{}/topup", b.id))
+        .token(&b.fan.token)
+        .json(&json!({"planId": plan}))
         .send()
         .await
-        .expect(200);
+}
+
+async fn a_top_up_adds_data_and_days_to_a_depleted_esim(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (_, r) = depleted_and_topped_up(&app).await;
     assert_eq!(r.body["newBalance"], "180.02");
     assert_eq!(r.body["esim"]["dataTotalMb"], 10240);
     assert_eq!(r.body["esim"]["validityDays"], 14);
     assert_eq!(r.body["esim"]["status"], "active", "no longer depleted");
-    // Another region's plan does not fit.
-    app.post(&format!("/api/esim/{id}/topup"))
-        .token(&fan.token)
-        .json(&json!({"planId": "africa-explorer"}))
-        .send()
+    verify_ok(&app).await;
+}
+
+async fn a_top_up_must_be_for_the_same_region(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (b, _) = depleted_and_topped_up(&app).await;
+    topup(&app, &b, "africa-explorer")
         .await
         .expect_problem(422, "validation_failed");
     verify_ok(&app).await;
@@ -500,52 +622,44 @@ async fn top_up_adds_data_and_days(engine: Engine) {
 
 async fn another_fans_esim_is_404(engine: Engine) {
     let app = spawn_app(engine).await;
-    let owner = traveller(&app).await;
+    let b = bought(&app).await;
     let thief = traveller(&app).await;
-    let id = buy(&app, &owner, "europe-starter").await.expect(201).body["esim"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.get(&format!("/api/esim/{id}"))
-        .token(&thief.token)
-        .send()
-        .await
-        .expect_problem(404, "not_found");
-    app.get(&format!("/api/esim/{id}/qr"))
-        .token(&thief.token)
-        .send()
-        .await
-        .expect_problem(404, "not_found");
-    app.get(&format!("/api/esim/{id}/qr?format=png"))
-        .token(&thief.token)
-        .send()
-        .await
-        .expect_problem(404, "not_found");
+    let id = &b.id;
+    for path in [
+        format!("/api/esim/{id}"),
+        format!("/api/esim/{id}/qr"),
+        format!("/api/esim/{id}/qr?format=png"),
+    ] {
+        app.get(&path)
+            .token(&thief.token)
+            .send()
+            .await
+            .expect_problem(404, "not_found");
+    }
     app.post(&format!("/api/esim/{id}/topup"))
         .token(&thief.token)
         .json(&json!({"planId": "europe-starter"}))
         .send()
         .await
         .expect_problem(404, "not_found");
-    let mine = app
-        .get("/api/esim")
-        .token(&thief.token)
-        .send()
-        .await
-        .expect(200);
-    assert!(mine.body["esims"].as_array().unwrap().is_empty());
+    assert!(esims(&app, &thief).await.is_empty());
     assert_eq!(balance(&app, &thief).await, "200.00");
 }
 
-async fn cancelled_or_stuck_purchases_are_refunded(engine: Engine) {
-    // The request times out (1 s) while the supplier hangs; the purchase still
-    // ends refunded when the supplier timeout (2 s) fires.
-    let app = spawn_with(engine.clone(), |v| {
+/// Requests time out after 1 s while the supplier hangs for `supplier_secs`.
+async fn hanging_supplier(engine: Engine, supplier_secs: &str) -> TestApp {
+    spawn_with(engine, |v| {
         v.insert("REQUEST_TIMEOUT_SECS".into(), "1".into());
         v.insert("ESIM_SIMULATED_FAILURE".into(), "timeout".into());
-        v.insert("ESIM_PROVIDER_TIMEOUT_SECS".into(), "2".into());
+        v.insert("ESIM_PROVIDER_TIMEOUT_SECS".into(), supplier_secs.into());
     })
-    .await;
+    .await
+}
+
+async fn a_purchase_cut_off_by_the_request_timeout_is_still_refunded(engine: Engine) {
+    // The request times out (1 s) while the supplier hangs; the purchase still
+    // ends refunded when the supplier timeout (2 s) fires.
+    let app = hanging_supplier(engine, "2").await;
     let fan = traveller(&app).await;
     buy(&app, &fan, "europe-starter")
         .await
@@ -562,52 +676,24 @@ async fn cancelled_or_stuck_purchases_are_refunded(engine: Engine) {
         refunded,
         "the fan was not refunded after the request was cancelled"
     );
-    let all = app
-        .get("/api/esim")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(all.body["esims"][0]["status"], "failed");
+    assert_eq!(esims(&app, &fan).await[0]["status"], "failed");
     verify_ok(&app).await;
+}
 
+async fn a_purchase_left_by_a_dead_process_is_refunded_once(engine: Engine) {
     // A purchase whose process died mid-way (here: a supplier that never
     // answers) is refunded by the recovery sweep, exactly once.
-    let app = spawn_with(engine, |v| {
-        v.insert("REQUEST_TIMEOUT_SECS".into(), "1".into());
-        v.insert("ESIM_SIMULATED_FAILURE".into(), "timeout".into());
-        v.insert("ESIM_PROVIDER_TIMEOUT_SECS".into(), "3600".into());
-    })
-    .await;
+    let app = hanging_supplier(engine, "3600").await;
     let fan = traveller(&app).await;
     buy(&app, &fan, "europe-starter")
         .await
         .expect_problem(503, "unavailable");
     assert_eq!(balance(&app, &fan).await, "190.01");
-    let all = app
-        .get("/api/esim")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(all.body["esims"][0]["status"], "provisioning");
-    let sweep = app.state.esims.refund_orphans(std::time::Duration::ZERO);
-    assert_eq!(sweep.await.unwrap(), 1);
-    assert_eq!(
-        app.state
-            .esims
-            .refund_orphans(std::time::Duration::ZERO)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(esims(&app, &fan).await[0]["status"], "provisioning");
+    let sweep = || app.state.esims.refund_orphans(std::time::Duration::ZERO);
+    assert_eq!(sweep().await.unwrap(), 1);
+    assert_eq!(sweep().await.unwrap(), 0);
     assert_eq!(balance(&app, &fan).await, "200.00");
-    let all = app
-        .get("/api/esim")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(all.body["esims"][0]["status"], "failed");
+    assert_eq!(esims(&app, &fan).await[0]["status"], "failed");
     verify_ok(&app).await;
 }

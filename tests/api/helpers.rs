@@ -533,3 +533,165 @@ pub async fn history(app: &TestApp, fan: &Fan) -> Vec<Value> {
         .unwrap()
         .clone()
 }
+
+// A storm of concurrent requests against the real binary, cut short by
+// `kill -9`: what crash.rs and ledger.rs both put the server through.
+
+/// A request of a storm that the kill cut off, to retry with its key.
+#[derive(Debug, Clone)]
+pub struct CutOff {
+    pub token: String,
+    pub path: String,
+    pub key: String,
+    pub body: Value,
+}
+
+/// What one request of a storm came to, as its worker saw it.
+pub enum Shot<A> {
+    /// A success, to look for after the restart.
+    Answered(A),
+    /// Any other answer: the worker goes on.
+    Refused,
+    /// No answer: the kill cut it off, and the worker stops.
+    CutOff(CutOff),
+    /// The worker stops.
+    Stop,
+}
+
+/// How big a storm is, and when the kill comes.
+pub struct Storm {
+    /// Workers sending at once.
+    pub workers: usize,
+    /// The most requests one worker sends.
+    pub requests: usize,
+    /// The kill waits for this many answered requests ...
+    pub enough: usize,
+    /// ... looking this many times, 10 ms apart.
+    pub looks: usize,
+}
+
+impl Storm {
+    /// Every worker `w` sends its requests `shoot(w, n)` one after the
+    /// other; once `enough` are answered the server is killed with SIGKILL.
+    /// Returns the answered requests and those the kill cut off.
+    pub async fn until_killed<A, F, Fut>(
+        &self,
+        server: &mut tokio::process::Child,
+        shoot: F,
+    ) -> (Vec<A>, Vec<CutOff>)
+    where
+        A: Clone + Send + 'static,
+        F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Shot<A>> + Send + 'static,
+    {
+        use std::sync::{Arc, Mutex};
+        let shoot = Arc::new(shoot);
+        let answered: Arc<Mutex<Vec<A>>> = Arc::default();
+        let cut_off: Arc<Mutex<Vec<CutOff>>> = Arc::default();
+        let mut workers = Vec::new();
+        for w in 0..self.workers {
+            let (shoot, answered, cut_off) = (shoot.clone(), answered.clone(), cut_off.clone());
+            let requests = self.requests;
+            workers.push(tokio::spawn(async move {
+                for n in 0..requests {
+                    match shoot(w, n).await {
+                        Shot::Answered(a) => answered.lock().unwrap().push(a),
+                        Shot::Refused => {}
+                        Shot::CutOff(c) => {
+                            cut_off.lock().unwrap().push(c);
+                            return;
+                        }
+                        Shot::Stop => return,
+                    }
+                }
+            }));
+        }
+        // Let the storm build up, then pull the plug.
+        for _ in 0..self.looks {
+            if answered.lock().unwrap().len() >= self.enough {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        kill_9(server).await;
+        for w in workers {
+            let _ = w.await;
+        }
+        let answered = answered.lock().unwrap().clone();
+        assert!(
+            answered.len() >= self.enough,
+            "the storm was too small: {}",
+            answered.len()
+        );
+        let cut_off = cut_off.lock().unwrap().clone();
+        (answered, cut_off)
+    }
+}
+
+/// One request of a storm, with its idempotency key; no answer at all (the
+/// kill) makes it a `CutOff` to retry.
+pub async fn storm_request(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: String,
+    key: String,
+    body: Value,
+) -> Result<reqwest::Response, CutOff> {
+    let resp = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .header("idempotency-key", &key)
+        .json(&body)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    resp.map_err(|_| CutOff {
+        token: token.to_owned(),
+        path,
+        key,
+        body,
+    })
+}
+
+/// Registers a fan on a server started with `server` and tops up their
+/// wallet through the sandbox: (user id, token).
+pub async fn storm_fan(
+    client: &reqwest::Client,
+    base: &str,
+    registration: Value,
+    amount: &str,
+) -> (String, String) {
+    let r: Value = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&registration)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = r["token"].as_str().unwrap().to_owned();
+    let d = client
+        .post(format!("{base}/api/wallet/deposit"))
+        .bearer_auth(&token)
+        .json(&json!({"amount": amount, "method": "sandbox"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.status(), 201);
+    (r["user"]["id"].as_str().unwrap().to_owned(), token)
+}
+
+/// `kill -9`: the process gets no chance to finish anything.
+pub async fn kill_9(child: &mut tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = child.wait().await;
+}

@@ -2,7 +2,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::StreamExt;
 use proptest::prelude::*;
@@ -10,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::{
-    Engine, Fan, TestApp, TestDb, balance, deposit, free_port, ledger_verify_cli, server,
-    spawn_app, verify_ok, wait_up,
+    CutOff, Engine, Fan, Shot, Storm, TestApp, TestDb, balance, deposit, free_port,
+    ledger_verify_cli, server, spawn_app, storm_fan, storm_request, verify_ok, wait_up,
 };
 
 both_engines!(
@@ -80,8 +79,12 @@ async fn run_case(engine: Engine, ops: Vec<Op>) {
         deposit(&app, &f, "50.00").await;
         fans.push(f);
     }
-    let app = &app;
-    let fans = &fans;
+    let answered = send_concurrently(&app, &fans, ops).await;
+    check_books(&app, &fans, &answered).await;
+}
+
+/// Sends `ops` eight at a time; returns the transfers answered.
+async fn send_concurrently(app: &TestApp, fans: &[Fan], ops: Vec<Op>) -> Answered {
     let answered: Arc<Mutex<Answered>> = Arc::default();
     futures::stream::iter(ops.into_iter().enumerate())
         .for_each_concurrent(8, |(i, op)| {
@@ -129,9 +132,13 @@ async fn run_case(engine: Engine, ops: Vec<Op>) {
             }
         })
         .await;
+    answered.lock().unwrap().clone()
+}
 
+/// The books after the transfers `answered`: balances, histories and the
+/// total all agree with them.
+async fn check_books(app: &TestApp, fans: &[Fan], answered: &Answered) {
     verify_ok(app).await;
-    let answered = answered.lock().unwrap().clone();
     let mut expected = [5_000i64; 4];
     for (from, to, cents) in answered.values() {
         expected[*from] -= cents;
@@ -211,96 +218,24 @@ async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
 
     let mut fans: Vec<(String, String)> = Vec::new();
     for i in 0..4 {
-        let r: Value = client
-            .post(format!("{base}/api/auth/register"))
-            .json(&json!({"email": format!("storm{i}@example.com"), "password": "storm password", "name": format!("Storm {i}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = r["token"].as_str().unwrap().to_owned();
-        let d = client
-            .post(format!("{base}/api/wallet/deposit"))
-            .bearer_auth(&token)
-            .json(&json!({"amount": "100.00", "method": "sandbox"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(d.status(), 201);
-        fans.push((r["user"]["id"].as_str().unwrap().to_owned(), token));
+        let registration = json!({"email": format!("storm{i}@example.com"), "password": "storm password", "name": format!("Storm {i}")});
+        fans.push(storm_fan(&client, &base, registration, "100.00").await);
     }
     let fans = Arc::new(fans);
-    let answered: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    // Requests cut off by the kill: (sender token, key, body).
-    let unanswered: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
-    let mut workers = Vec::new();
-    for w in 0..8usize {
-        let (client, base, fans, answered, unanswered) = (
-            client.clone(),
-            base.clone(),
-            fans.clone(),
-            answered.clone(),
-            unanswered.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            for n in 0..10_000usize {
-                let from = (w + n) % 4;
-                let to = (from + 1 + n % 3) % 4;
-                let key = format!("storm-{w}-{n}");
-                let body =
-                    json!({"recipientId": fans[to].0, "amount": format!("0.{:02}", 1 + n % 50)});
-                let resp = client
-                    .post(format!("{base}/api/wallet/send"))
-                    .bearer_auth(&fans[from].1)
-                    .header("idempotency-key", &key)
-                    .json(&body)
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await;
-                let Ok(resp) = resp else {
-                    unanswered
-                        .lock()
-                        .unwrap()
-                        .push((fans[from].1.clone(), key, body));
-                    return;
-                };
-                if resp.status() == 201 {
-                    let Ok(v) = resp.json::<Value>().await else {
-                        return;
-                    };
-                    let id = v["transaction"]["id"].as_str().unwrap().to_owned();
-                    answered.lock().unwrap().push((id, fans[from].1.clone()));
-                }
-            }
-        }));
-    }
-    // Let the storm build up, then pull the plug.
-    for _ in 0..200 {
-        if answered.lock().unwrap().len() >= 40 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let _ = child.wait().await;
-    for w in workers {
-        let _ = w.await;
-    }
-    let answered = answered.lock().unwrap().clone();
-    assert!(
-        answered.len() >= 40,
-        "the storm was too small: {}",
-        answered.len()
-    );
+    let shooter = Sender {
+        client: client.clone(),
+        base: base.clone(),
+        fans: fans.clone(),
+    };
+    let storm = Storm {
+        workers: 8,
+        requests: 10_000,
+        enough: 40,
+        looks: 200,
+    };
+    let (answered, unanswered) = storm
+        .until_killed(&mut child, move |w, n| shooter.clone().send(w, n))
+        .await;
 
     // Same database, new process.
     let mut child = server(&db, port, &[]);
@@ -314,8 +249,19 @@ async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
             .unwrap();
         assert_eq!(r.status(), 200, "answered transfer {id} was lost");
     }
+    let total = total_balance(&client, &base, &fans).await;
+    assert_eq!(total, 40_000, "money was neither created nor lost");
+    for cut in &unanswered {
+        retry_cut_off(&client, &base, cut).await;
+    }
+    let _ = child.kill().await;
+    ledger_verify_cli(&db).await;
+}
+
+/// The fans' balances added up, in cents.
+async fn total_balance(client: &reqwest::Client, base: &str, fans: &[(String, String)]) -> i64 {
     let mut total = 0i64;
-    for (_, token) in fans.iter() {
+    for (_, token) in fans {
         let v: Value = client
             .get(format!("{base}/api/wallet/balance"))
             .bearer_auth(token)
@@ -327,44 +273,81 @@ async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
             .unwrap();
         total += parse_cents(v["balance"].as_str().unwrap());
     }
-    assert_eq!(total, 40_000, "money was neither created nor lost");
+    total
+}
 
-    // The requests the kill cut off, retried with their keys. Money and
-    // answer commit together, so a retry either replays a committed transfer
-    // (which is in the history), runs for the first time, or finds the
-    // reservation of the dead process still leased; never the ledger's
-    // "already processed" without the answer.
-    let unanswered = unanswered.lock().unwrap().clone();
-    for (token, key, body) in &unanswered {
-        let r = client
-            .post(format!("{base}/api/wallet/send"))
-            .bearer_auth(token)
-            .header("idempotency-key", key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let replayed = r.headers().contains_key("idempotent-replayed");
-        let v: Value = r.json().await.unwrap();
-        match status {
-            201 => {
-                let id = v["transaction"]["id"].as_str().unwrap();
-                let h = client
-                    .get(format!("{base}/api/wallet/transactions/{id}"))
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(h.status(), 200, "retry of {key} (replayed: {replayed})");
-            }
-            409 => assert_eq!(
-                v["code"], "idempotency_request_in_flight",
-                "retry of {key}: {v}"
-            ),
-            other => panic!("retry of {key}: {other} {v}"),
+/// Sends the storm's transfers, round the four fans; an answer is
+/// (transfer id, sender token).
+#[derive(Clone)]
+struct Sender {
+    client: reqwest::Client,
+    base: String,
+    /// (user id, token)
+    fans: Arc<Vec<(String, String)>>,
+}
+
+impl Sender {
+    async fn send(self, w: usize, n: usize) -> Shot<(String, String)> {
+        let fans = &self.fans;
+        let from = (w + n) % 4;
+        let to = (from + 1 + n % 3) % 4;
+        let key = format!("storm-{w}-{n}");
+        let body = json!({"recipientId": fans[to].0, "amount": format!("0.{:02}", 1 + n % 50)});
+        let path = "/api/wallet/send".to_owned();
+        let resp =
+            match storm_request(&self.client, &self.base, &fans[from].1, path, key, body).await {
+                Ok(resp) => resp,
+                Err(cut) => return Shot::CutOff(cut),
+            };
+        if resp.status() != 201 {
+            return Shot::Refused;
         }
+        let Ok(v) = resp.json::<Value>().await else {
+            return Shot::Stop;
+        };
+        let id = v["transaction"]["id"].as_str().unwrap().to_owned();
+        Shot::Answered((id, fans[from].1.clone()))
     }
-    let _ = child.kill().await;
-    ledger_verify_cli(&db).await;
+}
+
+/// A transfer the kill cut off, retried with its key. Money and answer
+/// commit together, so a retry either replays a committed transfer (which is
+/// in the history), runs for the first time, or finds the reservation of the
+/// dead process still leased; never the ledger's "already processed" without
+/// the answer.
+async fn retry_cut_off(client: &reqwest::Client, base: &str, cut: &CutOff) {
+    let CutOff {
+        token,
+        path,
+        key,
+        body,
+    } = cut;
+    let r = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let replayed = r.headers().contains_key("idempotent-replayed");
+    let v: Value = r.json().await.unwrap();
+    match status {
+        201 => {
+            let id = v["transaction"]["id"].as_str().unwrap();
+            let h = client
+                .get(format!("{base}/api/wallet/transactions/{id}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(h.status(), 200, "retry of {key} (replayed: {replayed})");
+        }
+        409 => assert_eq!(
+            v["code"], "idempotency_request_in_flight",
+            "retry of {key}: {v}"
+        ),
+        other => panic!("retry of {key}: {other} {v}"),
+    }
 }

@@ -9,16 +9,40 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TestApp, balance, history, spawn_with, verify_ok};
+use crate::helpers::{Engine, Fan, Resp, TestApp, balance, history, spawn_with, verify_ok};
 
 both_engines!(
-    stripe_deposit_is_pending_until_a_signed_webhook,
-    stripe_outage_charges_nothing,
-    a_declined_card_then_a_success_credits_once,
-    events_out_of_order_and_twice_credit_once,
-    a_canceled_intent_ends_the_payment_and_frees_the_allowance,
-    events_that_cannot_be_applied_wait_for_an_admin,
-    pending_deposits_expire_and_a_late_success_still_credits,
+    // A card deposit and Stripe's word on it.
+    a_card_deposit_waits_for_stripe,
+    badly_signed_stripe_events_change_nothing,
+    a_signed_event_for_another_amount_waits_for_an_admin,
+    a_signed_success_credits_the_fan,
+    a_success_delivered_twice_or_in_two_events_credits_once,
+    the_fan_is_notified_of_the_card_deposit,
+    // Stripe down.
+    a_stripe_outage_charges_nothing,
+    a_failed_attempt_does_not_use_up_the_daily_allowance,
+    the_sandbox_is_off_when_only_stripe_is_configured,
+    // Events in every order.
+    a_declined_card_leaves_the_payment_pending,
+    another_card_after_a_decline_credits_the_fan,
+    a_late_copy_of_the_decline_changes_nothing,
+    a_success_overtaking_processing_credits_once,
+    a_cancel_after_the_success_does_not_undo_it,
+    a_pending_card_deposit_holds_the_daily_allowance,
+    a_canceled_intent_fails_the_payment,
+    a_canceled_intent_frees_the_allowance,
+    another_fan_cannot_see_a_payment,
+    // Events kept for an admin.
+    events_for_unknown_payments_or_wrong_amounts_are_kept,
+    only_admins_list_the_kept_events,
+    admins_see_why_each_event_was_kept,
+    replaying_a_kept_event_that_still_cannot_apply_changes_nothing,
+    the_right_success_still_credits_after_kept_events,
+    replaying_an_unknown_kept_event_is_404,
+    // Expiry.
+    an_unpaid_card_deposit_expires_and_is_canceled_at_stripe,
+    a_success_after_expiry_still_credits_once,
 );
 
 /// A pending card deposit of `amount`: (payment id, intent id).
@@ -148,103 +172,155 @@ fn signed(event: &Value, secret: &str) -> (String, String) {
     (body, header)
 }
 
-async fn stripe_deposit_is_pending_until_a_signed_webhook(engine: Engine) {
-    let stripe = fake_stripe().await;
-    let app = stripe_app(engine, &stripe).await;
+// A card deposit and Stripe's word on it.
+
+/// A pending card deposit of 25.00: its answer, and the ids Stripe's events
+/// about it carry.
+struct Pending {
+    fan: Fan,
+    answer: Resp,
+    intent: String,
+    payment_id: String,
+}
+
+async fn pending_25(app: &TestApp) -> Pending {
     let fan = app.fan("Card Payer", "PSG").await;
-    let r = app
+    let answer = app
         .post("/api/wallet/deposit")
         .token(&fan.token)
         .json(&json!({"amount": "25.00", "method": "card"}))
         .send()
         .await
         .expect(202);
-    assert_eq!(r.body["status"], "pending");
-    assert_eq!(r.body["payment"]["provider"], "stripe");
-    let intent = r.body["payment"]["paymentIntent"]["id"]
+    let intent = answer.body["payment"]["paymentIntent"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let payment_id = r.body["payment"]["id"].as_str().unwrap().to_owned();
+    let payment_id = answer.body["payment"]["id"].as_str().unwrap().to_owned();
+    Pending {
+        fan,
+        answer,
+        intent,
+        payment_id,
+    }
+}
+
+/// Stripe's event `id` of `kind` about the pending deposit.
+fn event(p: &Pending, id: &str, kind: &str, amount: i64) -> Value {
+    json!({"id": id, "type": kind, "data": {"object": {
+        "id": p.intent, "object": "payment_intent", "amount": amount, "amount_received": amount,
+        "currency": "eur", "metadata": {"payment_id": p.payment_id}}}})
+}
+
+async fn post_webhook(app: &TestApp, body: String, sig: String) -> Resp {
+    app.post("/api/payments/webhooks/stripe")
+        .header("stripe-signature", &sig)
+        .raw("application/json", body)
+        .send()
+        .await
+}
+
+/// The success of the whole 25.00, signed as Stripe signs it.
+fn success_1(p: &Pending) -> (String, String) {
+    signed(
+        &event(p, "evt_1", "payment_intent.succeeded", 2500),
+        "whsec_test",
+    )
+}
+
+async fn a_card_deposit_waits_for_stripe(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let p = pending_25(&app).await;
+    let r = &p.answer;
+    assert_eq!(r.body["status"], "pending");
+    assert_eq!(r.body["payment"]["provider"], "stripe");
     assert!(r.body["payment"]["paymentIntent"]["clientSecret"].is_string());
     assert_eq!(stripe.calls.load(Ordering::SeqCst), 1);
     assert_eq!(
-        balance(&app, &fan).await,
+        balance(&app, &p.fan).await,
         "0.00",
         "nothing until Stripe confirms"
     );
+}
 
-    let event = |id: &str, kind: &str, amount: i64| {
-        json!({"id": id, "type": kind, "data": {"object": {
-            "id": intent, "object": "payment_intent", "amount": amount, "amount_received": amount,
-            "currency": "eur", "metadata": {"payment_id": payment_id}}}})
-    };
-    let webhook = |body: String, sig: String| {
-        app.post("/api/payments/webhooks/stripe")
-            .header("stripe-signature", &sig)
-            .raw("application/json", body)
-    };
-    // Bad signatures change nothing.
-    let (body, _) = signed(
-        &event("evt_1", "payment_intent.succeeded", 2500),
-        "whsec_test",
-    );
+async fn badly_signed_stripe_events_change_nothing(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let p = pending_25(&app).await;
+    let (body, _) = success_1(&p);
     let (_, wrong) = signed(
-        &event("evt_1", "payment_intent.succeeded", 2500),
+        &event(&p, "evt_1", "payment_intent.succeeded", 2500),
         "whsec_wrong",
     );
-    webhook(body.clone(), wrong)
-        .send()
-        .await
-        .expect_problem(400, "invalid_signature");
-    webhook(body.clone(), "t=1,v1=00".into())
-        .send()
-        .await
-        .expect_problem(400, "invalid_signature");
     let old = paiecashfan::wallet::provider::stripe_signature_header(
         body.as_bytes(),
         "whsec_test",
         1_000_000,
     );
-    webhook(body.clone(), old)
-        .send()
-        .await
-        .expect_problem(400, "invalid_signature");
-    assert_eq!(balance(&app, &fan).await, "0.00");
+    for sig in [wrong, "t=1,v1=00".into(), old] {
+        post_webhook(&app, body.clone(), sig)
+            .await
+            .expect_problem(400, "invalid_signature");
+    }
+    assert_eq!(balance(&app, &p.fan).await, "0.00");
+}
 
-    // A signed event with another amount credits nothing: it is answered
-    // (Stripe must not hammer us) and kept for an admin.
+async fn a_signed_event_for_another_amount_waits_for_an_admin(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let p = pending_25(&app).await;
+    // It credits nothing: it is answered (Stripe must not hammer us) and
+    // kept for an admin.
     let (b, s) = signed(
-        &event("evt_bad", "payment_intent.succeeded", 99_999),
+        &event(&p, "evt_bad", "payment_intent.succeeded", 99_999),
         "whsec_test",
     );
-    let r = webhook(b, s).send().await.expect(200);
+    let r = post_webhook(&app, b, s).await.expect(200);
     assert_eq!(r.body["deadLettered"], true);
-    assert_eq!(balance(&app, &fan).await, "0.00");
+    assert_eq!(balance(&app, &p.fan).await, "0.00");
+}
 
-    let (b, s) = signed(
-        &event("evt_1", "payment_intent.succeeded", 2500),
-        "whsec_test",
-    );
-    let ok = webhook(b.clone(), s.clone()).send().await.expect(200);
+async fn a_signed_success_credits_the_fan(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let p = pending_25(&app).await;
+    let (b, s) = success_1(&p);
+    let ok = post_webhook(&app, b, s).await.expect(200);
     assert_eq!(ok.body["duplicate"], false);
-    assert_eq!(balance(&app, &fan).await, "25.00");
-    // The same event again, and another event for the same intent: credited once.
-    let dup = webhook(b, s).send().await.expect(200);
+    assert_eq!(balance(&app, &p.fan).await, "25.00");
+}
+
+async fn a_success_delivered_twice_or_in_two_events_credits_once(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let p = pending_25(&app).await;
+    let (b, s) = success_1(&p);
+    post_webhook(&app, b.clone(), s.clone()).await.expect(200);
+    // The same event again, and another event for the same intent.
+    let dup = post_webhook(&app, b, s).await.expect(200);
     assert_eq!(dup.body["duplicate"], true);
     let (b, s) = signed(
-        &event("evt_2", "payment_intent.succeeded", 2500),
+        &event(&p, "evt_2", "payment_intent.succeeded", 2500),
         "whsec_test",
     );
-    webhook(b, s).send().await.expect(200);
-    assert_eq!(balance(&app, &fan).await, "25.00");
-    let h = history(&app, &fan).await;
+    post_webhook(&app, b, s).await.expect(200);
+    assert_eq!(balance(&app, &p.fan).await, "25.00");
+    let h = history(&app, &p.fan).await;
     assert_eq!(h.len(), 1);
-    assert_eq!(h[0]["reference"]["id"], payment_id.as_str());
+    assert_eq!(h[0]["reference"]["id"], p.payment_id.as_str());
     assert_eq!(h[0]["counterparty"]["type"], "provider");
+}
+
+async fn the_fan_is_notified_of_the_card_deposit(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let p = pending_25(&app).await;
+    let (b, s) = success_1(&p);
+    post_webhook(&app, b, s).await.expect(200);
     let n = app
         .get("/api/notifications")
-        .token(&fan.token)
+        .token(&p.fan.token)
         .send()
         .await
         .expect(200);
@@ -252,59 +328,95 @@ async fn stripe_deposit_is_pending_until_a_signed_webhook(engine: Engine) {
     verify_ok(&app).await;
 }
 
-async fn stripe_outage_charges_nothing(engine: Engine) {
-    let stripe = fake_stripe().await;
-    stripe.failing.store(true, Ordering::SeqCst);
+// Stripe down.
+
+/// Stripe as the only provider, and at most 100.00 a day.
+async fn stripe_only_app(engine: Engine, stripe: &FakeStripe) -> TestApp {
     let base = stripe.base.clone();
-    let app = spawn_with(engine, move |v| {
+    spawn_with(engine, move |v| {
         v.insert("PAYMENT_PROVIDERS".into(), "stripe".into());
         v.insert("STRIPE_SECRET_KEY".into(), "sk_test_fake".into());
         v.insert("STRIPE_WEBHOOK_SECRET".into(), "whsec_test".into());
         v.insert("STRIPE_API_BASE".into(), base);
         v.insert("DEPOSIT_LIMITS".into(), "EUR:100:100".into());
     })
-    .await;
-    let fan = app.fan("Unlucky", "PSG").await;
+    .await
+}
+
+async fn deposit_by(app: &TestApp, fan: &Fan, amount: &str, method: &str) -> Resp {
     app.post("/api/wallet/deposit")
         .token(&fan.token)
-        .json(&json!({"amount": "100.00", "method": "card"}))
+        .json(&json!({"amount": amount, "method": method}))
         .send()
+        .await
+}
+
+/// A fan whose card deposit of the day's whole 100.00 met a Stripe outage.
+async fn unlucky(app: &TestApp) -> Fan {
+    let fan = app.fan("Unlucky", "PSG").await;
+    deposit_by(app, &fan, "100.00", "card")
         .await
         .expect_problem(502, "payment_provider_unavailable");
+    fan
+}
+
+async fn a_stripe_outage_charges_nothing(engine: Engine) {
+    let stripe = fake_stripe().await;
+    stripe.failing.store(true, Ordering::SeqCst);
+    let app = stripe_only_app(engine, &stripe).await;
+    let fan = unlucky(&app).await;
     assert_eq!(balance(&app, &fan).await, "0.00");
-    // The failed attempt did not use up the daily allowance.
+}
+
+async fn a_failed_attempt_does_not_use_up_the_daily_allowance(engine: Engine) {
+    let stripe = fake_stripe().await;
+    stripe.failing.store(true, Ordering::SeqCst);
+    let app = stripe_only_app(engine, &stripe).await;
+    let fan = unlucky(&app).await;
     stripe.failing.store(false, Ordering::SeqCst);
-    app.post("/api/wallet/deposit")
-        .token(&fan.token)
-        .json(&json!({"amount": "100.00", "method": "card"}))
-        .send()
-        .await
-        .expect(202);
-    // The sandbox is off here.
-    app.post("/api/wallet/deposit")
-        .token(&fan.token)
-        .json(&json!({"amount": "1.00", "method": "sandbox"}))
-        .send()
+    deposit_by(&app, &fan, "100.00", "card").await.expect(202);
+}
+
+async fn the_sandbox_is_off_when_only_stripe_is_configured(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_only_app(engine, &stripe).await;
+    let fan = app.fan("Unlucky", "PSG").await;
+    deposit_by(&app, &fan, "1.00", "sandbox")
         .await
         .expect_problem(422, "validation_failed");
 }
 
-async fn a_declined_card_then_a_success_credits_once(engine: Engine) {
-    let stripe = fake_stripe().await;
-    let app = stripe_app(engine, &stripe).await;
+// Events in every order.
+
+/// A card deposit of 40.00 whose first card was declined: (fan, payment id,
+/// intent id).
+async fn declined_once(app: &TestApp) -> (Fan, String, String) {
     let fan = app.fan("Second Card", "PSG").await;
-    let (pid, pi) = card_deposit(&app, &fan, "40.00").await;
-    // The first card is declined: an attempt, not the end of the payment.
+    let (pid, pi) = card_deposit(app, &fan, "40.00").await;
     deliver(
-        &app,
+        app,
         &intent_event("evt_f1", "payment_intent.payment_failed", &pi, &pid, 4000),
     )
     .await;
+    (fan, pid, pi)
+}
+
+async fn a_declined_card_leaves_the_payment_pending(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let (fan, pid, _) = declined_once(&app).await;
+    // An attempt, not the end of the payment.
     let p = payment(&app, &fan, &pid).await;
     assert_eq!(p["status"], "pending", "{p}");
     assert_eq!(p["failureReason"], "card_declined");
     assert_eq!(balance(&app, &fan).await, "0.00");
-    // The fan retries with another card on the same intent; it goes through.
+}
+
+async fn another_card_after_a_decline_credits_the_fan(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let (fan, pid, pi) = declined_once(&app).await;
+    // Another card on the same intent goes through.
     let r = deliver(
         &app,
         &intent_event("evt_s1", "payment_intent.succeeded", &pi, &pid, 4000),
@@ -313,7 +425,17 @@ async fn a_declined_card_then_a_success_credits_once(engine: Engine) {
     assert_eq!(r["deadLettered"], false);
     assert_eq!(balance(&app, &fan).await, "40.00");
     assert_eq!(payment(&app, &fan, &pid).await["status"], "succeeded");
-    // A late copy of the failure changes nothing.
+}
+
+async fn a_late_copy_of_the_decline_changes_nothing(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let (fan, pid, pi) = declined_once(&app).await;
+    deliver(
+        &app,
+        &intent_event("evt_s1", "payment_intent.succeeded", &pi, &pid, 4000),
+    )
+    .await;
     deliver(
         &app,
         &intent_event("evt_f2", "payment_intent.payment_failed", &pi, &pid, 4000),
@@ -325,30 +447,39 @@ async fn a_declined_card_then_a_success_credits_once(engine: Engine) {
     verify_ok(&app).await;
 }
 
-async fn events_out_of_order_and_twice_credit_once(engine: Engine) {
+/// A card deposit of 15.00 whose `succeeded` overtook `processing`; both
+/// deliveries of `succeeded` (one retried by Stripe with the same id, one a
+/// second event) arrived: (fan, payment id, intent id, the retried
+/// delivery's answer).
+async fn success_out_of_order(app: &TestApp) -> (Fan, String, String, Value) {
+    let fan = app.fan("Out Of Order", "OL").await;
+    let (pid, pi) = card_deposit(app, &fan, "15.00").await;
+    let ok = intent_event("evt_ok", "payment_intent.succeeded", &pi, &pid, 1500);
+    deliver(app, &ok).await;
+    let retried = deliver(app, &ok).await;
+    for (id, kind) in [
+        ("evt_ok2", "payment_intent.succeeded"),
+        ("evt_proc", "payment_intent.processing"),
+    ] {
+        deliver(app, &intent_event(id, kind, &pi, &pid, 1500)).await;
+    }
+    (fan, pid, pi, retried)
+}
+
+async fn a_success_overtaking_processing_credits_once(engine: Engine) {
     let stripe = fake_stripe().await;
     let app = stripe_app(engine, &stripe).await;
-    let fan = app.fan("Out Of Order", "OL").await;
-    let (pid, pi) = card_deposit(&app, &fan, "15.00").await;
-    // `succeeded` overtakes `processing`; both deliveries of `succeeded`
-    // (one retried by Stripe with the same id, one a second event) count once.
-    let ok = intent_event("evt_ok", "payment_intent.succeeded", &pi, &pid, 1500);
-    deliver(&app, &ok).await;
-    assert_eq!(deliver(&app, &ok).await["duplicate"], true);
-    deliver(
-        &app,
-        &intent_event("evt_ok2", "payment_intent.succeeded", &pi, &pid, 1500),
-    )
-    .await;
-    deliver(
-        &app,
-        &intent_event("evt_proc", "payment_intent.processing", &pi, &pid, 1500),
-    )
-    .await;
+    let (fan, pid, _, retried) = success_out_of_order(&app).await;
+    assert_eq!(retried["duplicate"], true);
     assert_eq!(payment(&app, &fan, &pid).await["status"], "succeeded");
     assert_eq!(balance(&app, &fan).await, "15.00");
     assert_eq!(history(&app, &fan).await.len(), 1);
-    // A `canceled` that arrives after the success does not undo it.
+}
+
+async fn a_cancel_after_the_success_does_not_undo_it(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let (fan, pid, pi, _) = success_out_of_order(&app).await;
     deliver(
         &app,
         &intent_event("evt_cx", "payment_intent.canceled", &pi, &pid, 1500),
@@ -359,38 +490,59 @@ async fn events_out_of_order_and_twice_credit_once(engine: Engine) {
     verify_ok(&app).await;
 }
 
-async fn a_canceled_intent_ends_the_payment_and_frees_the_allowance(engine: Engine) {
-    let stripe = fake_stripe().await;
-    let base = stripe.base.clone();
-    let app = spawn_with(engine, move |v| {
-        v.insert("PAYMENT_PROVIDERS".into(), "stripe".into());
-        v.insert("STRIPE_SECRET_KEY".into(), "sk_test_fake".into());
-        v.insert("STRIPE_WEBHOOK_SECRET".into(), "whsec_test".into());
-        v.insert("STRIPE_API_BASE".into(), base);
-        v.insert("DEPOSIT_LIMITS".into(), "EUR:100:100".into());
-    })
-    .await;
+/// A pending card deposit of the day's whole 100.00: (fan, payment id,
+/// intent id).
+async fn changed_mind(app: &TestApp) -> (Fan, String, String) {
     let fan = app.fan("Changed Mind", "PSG").await;
-    let (pid, pi) = card_deposit(&app, &fan, "100.00").await;
-    app.post("/api/wallet/deposit")
-        .token(&fan.token)
-        .json(&json!({"amount": "1.00", "method": "card"}))
-        .send()
-        .await
-        .expect_problem(409, "daily_limit_exceeded");
+    let (pid, pi) = card_deposit(app, &fan, "100.00").await;
+    (fan, pid, pi)
+}
+
+async fn cancel_intent(app: &TestApp, pid: &str, pi: &str) {
     deliver(
-        &app,
-        &intent_event("evt_c", "payment_intent.canceled", &pi, &pid, 10000),
+        app,
+        &intent_event("evt_c", "payment_intent.canceled", pi, pid, 10000),
     )
     .await;
+}
+
+async fn a_pending_card_deposit_holds_the_daily_allowance(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_only_app(engine, &stripe).await;
+    let (fan, _, _) = changed_mind(&app).await;
+    deposit_by(&app, &fan, "1.00", "card")
+        .await
+        .expect_problem(409, "daily_limit_exceeded");
+}
+
+async fn a_canceled_intent_fails_the_payment(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_only_app(engine, &stripe).await;
+    let (fan, pid, pi) = changed_mind(&app).await;
+    cancel_intent(&app, &pid, &pi).await;
     let p = payment(&app, &fan, &pid).await;
     assert_eq!(p["status"], "failed");
     assert_eq!(p["failureReason"], "canceled");
     assert!(p["paymentIntent"]["clientSecret"].is_null(), "{p}");
+}
+
+async fn a_canceled_intent_frees_the_allowance(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_only_app(engine, &stripe).await;
+    let (fan, pid, pi) = changed_mind(&app).await;
+    deposit_by(&app, &fan, "1.00", "card")
+        .await
+        .expect_problem(409, "daily_limit_exceeded");
+    cancel_intent(&app, &pid, &pi).await;
     // The allowance is back.
     card_deposit(&app, &fan, "100.00").await;
     assert_eq!(balance(&app, &fan).await, "0.00");
-    // Another fan cannot see the payment.
+}
+
+async fn another_fan_cannot_see_a_payment(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_only_app(engine, &stripe).await;
+    let (_, pid, _) = changed_mind(&app).await;
     let other = app.fan("Nosy", "PSG").await;
     app.get(&format!("/api/wallet/payments/{pid}"))
         .token(&other.token)
@@ -399,13 +551,25 @@ async fn a_canceled_intent_ends_the_payment_and_frees_the_allowance(engine: Engi
         .expect_problem(404, "not_found");
 }
 
-async fn events_that_cannot_be_applied_wait_for_an_admin(engine: Engine) {
-    let stripe = fake_stripe().await;
-    let app = stripe_app(engine, &stripe).await;
+// Events kept for an admin.
+
+/// A pending card deposit of 12.00, a success for a payment this server
+/// does not know (yet) and a success for the deposit's intent of another
+/// amount.
+struct Lost {
+    fan: Fan,
+    admin: Fan,
+    pid: String,
+    pi: String,
+    /// The answers to the two events.
+    stray: Value,
+    wrong: Value,
+}
+
+async fn lost_events(app: &TestApp) -> Lost {
     let fan = app.fan("Lost Event", "OM").await;
     let admin = app.staff(None).await;
-    // A success for a payment this server does not know (yet): kept.
-    let (pid, pi) = card_deposit(&app, &fan, "12.00").await;
+    let (pid, pi) = card_deposit(app, &fan, "12.00").await;
     let stray = intent_event(
         "evt_stray",
         "payment_intent.succeeded",
@@ -413,64 +577,114 @@ async fn events_that_cannot_be_applied_wait_for_an_admin(engine: Engine) {
         "not-ours",
         1200,
     );
-    let r = deliver(&app, &stray).await;
-    assert_eq!(r["deadLettered"], true);
+    let stray = deliver(app, &stray).await;
     let wrong = intent_event("evt_wrong", "payment_intent.succeeded", &pi, &pid, 99);
-    assert_eq!(deliver(&app, &wrong).await["deadLettered"], true);
-    assert_eq!(balance(&app, &fan).await, "0.00");
+    let wrong = deliver(app, &wrong).await;
+    Lost {
+        fan,
+        admin,
+        pid,
+        pi,
+        stray,
+        wrong,
+    }
+}
 
-    app.get("/api/admin/payments/dead-letters")
-        .token(&fan.token)
-        .send()
-        .await
-        .expect_problem(403, "forbidden");
+async fn dead_letters(app: &TestApp, admin: &Fan) -> Vec<Value> {
     let list = app
         .get("/api/admin/payments/dead-letters")
         .token(&admin.token)
         .send()
         .await
         .expect(200);
-    let letters = list.body["deadLetters"].as_array().unwrap().clone();
+    list.body["deadLetters"].as_array().unwrap().clone()
+}
+
+async fn events_for_unknown_payments_or_wrong_amounts_are_kept(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let l = lost_events(&app).await;
+    assert_eq!(l.stray["deadLettered"], true);
+    assert_eq!(l.wrong["deadLettered"], true);
+    assert_eq!(balance(&app, &l.fan).await, "0.00");
+}
+
+async fn only_admins_list_the_kept_events(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let l = lost_events(&app).await;
+    app.get("/api/admin/payments/dead-letters")
+        .token(&l.fan.token)
+        .send()
+        .await
+        .expect_problem(403, "forbidden");
+}
+
+async fn admins_see_why_each_event_was_kept(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let l = lost_events(&app).await;
+    let letters = dead_letters(&app, &l.admin).await;
     assert_eq!(letters.len(), 2, "{letters:?}");
     let reasons: Vec<&str> = letters
         .iter()
-        .map(|l| l["reason"].as_str().unwrap())
+        .map(|letter| letter["reason"].as_str().unwrap())
         .collect();
     assert!(reasons.contains(&"unknown_payment") && reasons.contains(&"amount_mismatch"));
-    // Replaying one that still cannot apply says why and changes nothing.
+}
+
+async fn replaying_a_kept_event_that_still_cannot_apply_changes_nothing(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let l = lost_events(&app).await;
+    let letters = dead_letters(&app, &l.admin).await;
     let mismatch = letters
         .iter()
-        .find(|l| l["reason"] == "amount_mismatch")
+        .find(|letter| letter["reason"] == "amount_mismatch")
         .unwrap();
+    // It says why.
     app.post(&format!(
         "/api/admin/payments/dead-letters/{}/replay",
         mismatch["id"].as_str().unwrap()
     ))
-    .token(&admin.token)
+    .token(&l.admin.token)
     .send()
     .await
     .expect_problem(409, "event_not_applicable");
-    assert_eq!(balance(&app, &fan).await, "0.00");
-    // The right success still credits, once.
+    assert_eq!(balance(&app, &l.fan).await, "0.00");
+}
+
+async fn the_right_success_still_credits_after_kept_events(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let l = lost_events(&app).await;
     deliver(
         &app,
-        &intent_event("evt_right", "payment_intent.succeeded", &pi, &pid, 1200),
+        &intent_event("evt_right", "payment_intent.succeeded", &l.pi, &l.pid, 1200),
     )
     .await;
-    assert_eq!(balance(&app, &fan).await, "12.00");
+    assert_eq!(balance(&app, &l.fan).await, "12.00");
+    verify_ok(&app).await;
+}
+
+async fn replaying_an_unknown_kept_event_is_404(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let admin = app.staff(None).await;
     app.post("/api/admin/payments/dead-letters/not-a-letter/replay")
         .token(&admin.token)
         .send()
         .await
         .expect_problem(404, "not_found");
-    verify_ok(&app).await;
 }
 
-async fn pending_deposits_expire_and_a_late_success_still_credits(engine: Engine) {
-    let stripe = fake_stripe().await;
-    let app = stripe_app(engine, &stripe).await;
+// Expiry.
+
+/// A card deposit of 30.00 left unpaid past its lifetime, and the expiry
+/// sweep: (fan, payment id, intent id, payments the sweep expired).
+async fn expired(app: &TestApp) -> (Fan, String, String, usize) {
     let fan = app.fan("Slow Bank", "PSG").await;
-    let (pid, pi) = card_deposit(&app, &fan, "30.00").await;
+    let (pid, pi) = card_deposit(app, &fan, "30.00").await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let n = app
         .state
@@ -478,6 +692,13 @@ async fn pending_deposits_expire_and_a_late_success_still_credits(engine: Engine
         .expire_pending(Duration::from_millis(10))
         .await
         .expect("expiry");
+    (fan, pid, pi, n)
+}
+
+async fn an_unpaid_card_deposit_expires_and_is_canceled_at_stripe(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let (fan, pid, pi, n) = expired(&app).await;
     assert_eq!(n, 1);
     let p = payment(&app, &fan, &pid).await;
     assert_eq!(p["status"], "failed");
@@ -487,6 +708,12 @@ async fn pending_deposits_expire_and_a_late_success_still_credits(engine: Engine
         vec![pi.clone()],
         "the intent is canceled at Stripe"
     );
+}
+
+async fn a_success_after_expiry_still_credits_once(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let (fan, pid, pi, _) = expired(&app).await;
     // The bank was slow, not absent: the money came after all. The fan was
     // charged, so the fan is credited.
     deliver(

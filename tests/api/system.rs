@@ -4,15 +4,22 @@ use crate::both_engines;
 use crate::helpers::{Engine, spawn_app, spawn_with};
 
 both_engines!(
-    health_ready_and_stats_answer,
-    readiness_names_the_failing_part,
+    health_names_the_version_and_the_database,
+    readiness_checks_the_database,
+    stats_count_new_fans,
+    readiness_names_redis_when_it_is_down,
+    readiness_names_the_database_when_it_is_down,
     metrics_count_requests_by_route_template,
-    every_response_has_request_id_and_security_headers,
-    cors_allows_only_configured_origins,
-    openapi_and_docs_are_served,
+    a_request_id_is_made_up_or_kept_from_the_client,
+    every_response_has_a_request_id_and_security_headers,
+    cors_answers_a_configured_origin,
+    cors_ignores_other_origins,
+    the_openapi_document_lists_the_routes,
+    error_statuses_are_documented_with_the_problem_schema,
+    the_docs_are_served_from_the_binary,
 );
 
-async fn health_ready_and_stats_answer(engine: Engine) {
+async fn health_names_the_version_and_the_database(engine: Engine) {
     let app = spawn_app(engine.clone()).await;
     let h = app.get("/api/health").send().await.expect(200);
     assert_eq!(h.body["status"], "ok");
@@ -24,11 +31,17 @@ async fn health_ready_and_stats_answer(engine: Engine) {
         Engine::Postgres(_) => "postgres",
     };
     assert_eq!(h.body["database"], expected_db);
+}
 
+async fn readiness_checks_the_database(engine: Engine) {
+    let app = spawn_app(engine).await;
     let r = app.get("/api/health/ready").send().await.expect(200);
     assert_eq!(r.body["checks"]["database"], "ok");
     assert_eq!(r.body["checks"]["redis"], "disabled");
+}
 
+async fn stats_count_new_fans(engine: Engine) {
+    let app = spawn_app(engine).await;
     let s = app.get("/api/stats").send().await.expect(200);
     let users = s.body["users"].as_i64().unwrap();
     app.fan("Counted", "PSG").await;
@@ -38,9 +51,9 @@ async fn health_ready_and_stats_answer(engine: Engine) {
     assert!(s.body["clubs"].as_i64().unwrap() >= 7);
 }
 
-async fn readiness_names_the_failing_part(engine: Engine) {
+async fn readiness_names_redis_when_it_is_down(engine: Engine) {
     // Nothing listens on port 1: Redis is configured but down.
-    let app = spawn_with(engine.clone(), |v| {
+    let app = spawn_with(engine, |v| {
         v.insert("REDIS_URL".into(), "redis://127.0.0.1:1".into());
     })
     .await;
@@ -58,7 +71,9 @@ async fn readiness_names_the_failing_part(engine: Engine) {
         .send()
         .await
         .expect(200);
+}
 
+async fn readiness_names_the_database_when_it_is_down(engine: Engine) {
     let app = spawn_app(engine).await;
     app.state.db.close().await;
     let r = app
@@ -68,7 +83,6 @@ async fn readiness_names_the_failing_part(engine: Engine) {
         .expect_problem(503, "unavailable");
     assert_eq!(r.body["checks"]["database"], "down");
 }
-
 async fn metrics_count_requests_by_route_template(engine: Engine) {
     let app = spawn_app(engine).await;
     app.get("/api/clubs/PSG").send().await.expect(200);
@@ -86,7 +100,7 @@ async fn metrics_count_requests_by_route_template(engine: Engine) {
     assert!(text.contains(r#"db_pool_connections{state="idle"}"#));
 }
 
-async fn every_response_has_request_id_and_security_headers(engine: Engine) {
+async fn a_request_id_is_made_up_or_kept_from_the_client(engine: Engine) {
     let app = spawn_app(engine).await;
     let r = app.get("/api/health").send().await.expect(200);
     let id = r.headers["x-request-id"].to_str().unwrap();
@@ -98,6 +112,11 @@ async fn every_response_has_request_id_and_security_headers(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(r.headers["x-request-id"], "client-chosen-42");
+}
+
+async fn every_response_has_a_request_id_and_security_headers(engine: Engine) {
+    let app = spawn_app(engine).await;
+    // Errors too.
     let r = app.get("/nope").send().await.expect(404);
     assert!(r.headers.contains_key("x-request-id"));
     for h in [
@@ -113,11 +132,15 @@ async fn every_response_has_request_id_and_security_headers(engine: Engine) {
     assert_eq!(r.headers["x-content-type-options"], "nosniff");
 }
 
-async fn cors_allows_only_configured_origins(engine: Engine) {
-    let app = spawn_with(engine, |v| {
+async fn cors_app(engine: Engine) -> crate::helpers::TestApp {
+    spawn_with(engine, |v| {
         v.insert("CORS_ORIGINS".into(), "https://app.paiecashfan.com".into());
     })
-    .await;
+    .await
+}
+
+async fn cors_answers_a_configured_origin(engine: Engine) {
+    let app = cors_app(engine).await;
     let r = app
         .req(reqwest::Method::OPTIONS, "/api/wallet/balance")
         .header("origin", "https://app.paiecashfan.com")
@@ -130,6 +153,10 @@ async fn cors_allows_only_configured_origins(engine: Engine) {
         r.headers["access-control-allow-origin"],
         "https://app.paiecashfan.com"
     );
+}
+
+async fn cors_ignores_other_origins(engine: Engine) {
+    let app = cors_app(engine).await;
     let r = app
         .get("/api/health")
         .header("origin", "https://evil.example")
@@ -139,10 +166,13 @@ async fn cors_allows_only_configured_origins(engine: Engine) {
     assert!(!r.headers.contains_key("access-control-allow-origin"));
 }
 
-async fn openapi_and_docs_are_served(engine: Engine) {
+async fn openapi(app: &crate::helpers::TestApp) -> serde_json::Value {
+    app.get("/api/openapi.json").send().await.expect(200).body
+}
+
+async fn the_openapi_document_lists_the_routes(engine: Engine) {
     let app = spawn_app(engine).await;
-    let r = app.get("/api/openapi.json").send().await.expect(200);
-    let doc = r.body;
+    let doc = openapi(&app).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in [
         "/api/auth/register",
@@ -158,7 +188,16 @@ async fn openapi_and_docs_are_served(engine: Engine) {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} not documented");
     }
-    // Error statuses are documented with the problem schema.
+    assert!(
+        doc["components"]["securitySchemes"]
+            .get("bearerAuth")
+            .is_some()
+    );
+}
+
+async fn error_statuses_are_documented_with_the_problem_schema(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let doc = openapi(&app).await;
     let login = &doc["paths"]["/api/auth/login"]["post"]["responses"];
     for status in ["200", "401", "422", "429", "400"] {
         assert!(login.get(status).is_some(), "login {status} undocumented");
@@ -169,12 +208,10 @@ async fn openapi_and_docs_are_served(engine: Engine) {
             .is_some()
     );
     assert!(doc["components"]["schemas"].get("Problem").is_some());
-    assert!(
-        doc["components"]["securitySchemes"]
-            .get("bearerAuth")
-            .is_some()
-    );
+}
 
+async fn the_docs_are_served_from_the_binary(engine: Engine) {
+    let app = spawn_app(engine).await;
     let docs = app.get("/docs/").send().await.expect(200);
     assert!(docs.text.contains("swagger"), "{}", docs.text);
     // The UI's assets come from the binary, not a CDN.

@@ -4,19 +4,76 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TestApp, balance, deposit, spawn_app, spawn_with, verify_ok};
+use crate::helpers::{
+    Engine, Fan, Resp, TestApp, balance, deposit, spawn_app, spawn_with, verify_ok,
+};
 
 both_engines!(
-    demo_matches_are_listed_with_categories,
-    a_fan_buys_tickets_at_the_servers_price,
+    // The demo matches.
+    the_three_demo_matches_are_on_sale_with_their_categories,
+    matches_are_listed_by_club_in_the_clubs_currency,
+    a_match_is_read_by_its_id_and_an_unknown_one_is_404,
+    // Buying.
+    a_stale_price_is_refused_with_the_current_one,
+    a_fan_buys_two_tickets_each_with_its_own_qr_code,
+    a_ticket_is_bought_by_category_id_too,
+    the_per_fan_limit_stops_the_fifth_ticket,
+    a_fan_short_of_money_gets_no_ticket_and_pays_nothing,
+    the_club_is_paid_its_share_of_the_tickets,
+    unknown_matches_categories_and_bad_prices_are_refused,
     concurrent_buyers_never_oversell,
-    purchase_retries_buy_once,
-    signed_qr_codes_at_the_gate,
-    transfer_revokes_the_old_qr_and_extends_the_chain,
-    refunds_return_the_money_and_free_the_seat,
-    offline_gate_kit_and_batch_upload,
-    fans_cannot_touch_other_fans_tickets,
-    staff_manage_their_clubs_matches_only,
+    // Retried purchases.
+    a_double_clicked_purchase_buys_once,
+    a_later_retry_gets_the_same_tickets_and_qr_codes,
+    a_purchase_key_cannot_be_reused_for_another_purchase,
+    a_retry_after_the_limit_is_reached_still_gets_its_first_answer,
+    // At the gate.
+    a_fan_reads_the_qr_code_of_their_ticket,
+    the_qr_code_png_reads_back_on_a_phone_and_the_svg_is_an_svg,
+    an_unknown_qr_code_format_is_refused,
+    fans_and_other_clubs_staff_cannot_scan,
+    a_scan_retried_with_its_nonce_gets_the_same_answer,
+    a_used_ticket_is_refused_at_the_second_scan,
+    a_fan_who_steps_out_gets_back_in,
+    two_gates_scanning_one_ticket_at_once_let_in_one_fan,
+    a_forged_or_made_up_qr_code_is_invalid,
+    a_ticket_for_another_match_is_refused_and_stays_unused,
+    the_public_keys_verify_a_qr_code_offline,
+    // Passing a ticket on.
+    a_transferred_ticket_reaches_the_new_owner_with_a_new_qr_code,
+    the_old_qr_code_is_revoked_after_a_transfer,
+    a_used_ticket_cannot_be_passed_on,
+    the_new_owner_sees_only_their_link_of_the_chain,
+    staff_see_a_signed_chain_from_issue_to_transfer,
+    a_former_owner_sees_their_links_and_a_stranger_sees_nothing,
+    a_tickets_public_metadata_describes_the_match,
+    the_recipient_is_notified_of_a_received_ticket,
+    // Refunds.
+    a_refund_returns_every_cent,
+    a_refund_is_paid_once_whatever_the_retries,
+    a_refunded_ticket_frees_its_seat_and_no_longer_opens_the_gate,
+    a_ticket_received_from_a_friend_cannot_be_cashed_in,
+    no_refund_after_the_cutoff,
+    // Offline gates.
+    gate_staff_download_the_full_gate_kit,
+    fans_cannot_download_a_gate_kit,
+    the_gate_kit_update_carries_only_what_changed,
+    an_offline_gates_upload_keeps_the_earliest_scan_of_each_ticket,
+    an_earlier_offline_scan_becomes_the_first_scan,
+    uploading_the_same_scans_again_changes_nothing,
+    an_upload_with_a_bad_scan_time_is_refused,
+    // Other fans' tickets.
+    another_fans_ticket_cannot_be_seen_moved_or_refunded,
+    my_tickets_need_a_sign_in,
+    // Staff and their matches.
+    other_clubs_staff_and_fans_cannot_create_a_match,
+    an_admin_creates_a_match_against_a_team_outside_the_league,
+    a_match_whose_sale_ends_after_kickoff_or_with_a_bad_price_is_refused,
+    a_category_cannot_shrink_below_the_seats_sold,
+    other_clubs_staff_cannot_change_a_category,
+    a_category_name_is_used_once_per_match,
+    staff_change_a_matchs_venue,
+    closing_the_sale_stops_purchases,
 );
 
 fn rfc3339_in(hours: i64) -> String {
@@ -55,7 +112,7 @@ async fn rich_fan(app: &TestApp, name: &str) -> Fan {
     f
 }
 
-async fn buy(app: &TestApp, fan: &Fan, event: &Value, quantity: i64) -> crate::helpers::Resp {
+async fn buy(app: &TestApp, fan: &Fan, event: &Value, quantity: i64) -> Resp {
     app.post("/api/tickets/purchase")
         .token(&fan.token)
         .json(&json!({"eventId": event["id"], "category": "Auteuil", "quantity": quantity}))
@@ -98,7 +155,21 @@ async fn scan(app: &TestApp, staff: &Fan, body: Value) -> Value {
         .body
 }
 
-async fn demo_matches_are_listed_with_categories(engine: Engine) {
+// The demo matches.
+
+/// The matches listed for `club`.
+async fn club_matches(app: &TestApp, club: &str) -> Vec<Value> {
+    app.get(&format!("/api/tickets/events?club={club}"))
+        .send()
+        .await
+        .expect(200)
+        .body["events"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn the_three_demo_matches_are_on_sale_with_their_categories(engine: Engine) {
     let app = spawn_app(engine).await;
     let r = app.get("/api/tickets/events").send().await.expect(200);
     let events = r.body["events"].as_array().unwrap();
@@ -113,22 +184,22 @@ async fn demo_matches_are_listed_with_categories(engine: Engine) {
         assert_eq!(e["priceFrom"], cats[0]["price"]);
         assert_eq!(e["date"], e["kickoff"]);
     }
-    let psg = app
-        .get("/api/tickets/events?club=PSG")
-        .send()
-        .await
-        .expect(200);
-    let psg = psg.body["events"].as_array().unwrap();
+}
+
+async fn matches_are_listed_by_club_in_the_clubs_currency(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let psg = club_matches(&app, "PSG").await;
     assert_eq!(psg.len(), 1);
     assert_eq!(psg[0]["homeClub"], "AS_MONACO");
     assert_eq!(psg[0]["awayClub"], "PSG");
     assert_eq!(psg[0]["currency"], "EUR");
-    let wydad = app
-        .get("/api/tickets/events?club=WYDAD_AC")
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(wydad.body["events"][0]["currency"], "MAD");
+    let wydad = club_matches(&app, "WYDAD_AC").await;
+    assert_eq!(wydad[0]["currency"], "MAD");
+}
+
+async fn a_match_is_read_by_its_id_and_an_unknown_one_is_404(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let psg = club_matches(&app, "PSG").await;
     let id = psg[0]["id"].as_str().unwrap();
     let one = app
         .get(&format!("/api/tickets/events/{id}"))
@@ -142,7 +213,19 @@ async fn demo_matches_are_listed_with_categories(engine: Engine) {
         .expect_problem(404, "not_found");
 }
 
-async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
+// Buying.
+
+/// Two Auteuil tickets at the 40.00 the fan was shown, held by Léa Fan.
+async fn buy_two_for_lea(app: &TestApp, fan: &Fan, event: &Value) -> Resp {
+    app.post("/api/tickets/purchase")
+        .token(&fan.token)
+        .json(&json!({"eventId": event["id"], "category": "Auteuil", "quantity": 2, "price": 40, "holderName": "Léa Fan"}))
+        .send()
+        .await
+        .expect(201)
+}
+
+async fn a_stale_price_is_refused_with_the_current_one(engine: Engine) {
     let app = spawn_app(engine).await;
     let (event, _) = psg_match(&app, 30, "40.00", 4, 72).await;
     let fan = rich_fan(&app, "Buyer").await;
@@ -156,14 +239,13 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
         .expect_problem(409, "price_changed");
     assert_eq!(r.body["currentPrice"], "40.00");
     assert_eq!(balance(&app, &fan).await, "500.00");
+}
 
-    let r = app
-        .post("/api/tickets/purchase")
-        .token(&fan.token)
-        .json(&json!({"eventId": event["id"], "category": "Auteuil", "quantity": 2, "price": 40, "holderName": "Léa Fan"}))
-        .send()
-        .await
-        .expect(201);
+async fn a_fan_buys_two_tickets_each_with_its_own_qr_code(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, _) = psg_match(&app, 30, "40.00", 4, 72).await;
+    let fan = rich_fan(&app, "Buyer").await;
+    let r = buy_two_for_lea(&app, &fan, &event).await;
     assert_eq!(r.body["newBalance"], "420.00");
     let tickets = r.body["tickets"].as_array().unwrap();
     assert_eq!(tickets.len(), 2);
@@ -180,7 +262,13 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
         assert_eq!(t["holderName"], "Léa Fan");
         assert!(t["qrCode"].as_str().unwrap().starts_with("PCF1."));
     }
-    // By category id too.
+}
+
+async fn a_ticket_is_bought_by_category_id_too(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, _) = psg_match(&app, 30, "40.00", 4, 72).await;
+    let fan = rich_fan(&app, "Buyer").await;
+    buy_two_for_lea(&app, &fan, &event).await;
     let cat_id = event["categories"][0]["id"].as_str().unwrap();
     app.post("/api/tickets/purchase")
         .token(&fan.token)
@@ -190,7 +278,13 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
         .expect(201);
     assert_eq!(my_ticket_count(&app, &fan).await, 3);
     assert_eq!(available(&app, &event).await, 27);
+}
 
+async fn the_per_fan_limit_stops_the_fifth_ticket(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, _) = psg_match(&app, 30, "40.00", 4, 72).await;
+    let fan = rich_fan(&app, "Buyer").await;
+    buy(&app, &fan, &event, 3).await.expect(201);
     // Per-fan limit of 4: one more is fine, two more are not.
     buy(&app, &fan, &event, 2)
         .await
@@ -202,7 +296,13 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
     buy(&app, &fan, &event, 5)
         .await
         .expect_problem(422, "validation_failed");
+}
 
+async fn a_fan_short_of_money_gets_no_ticket_and_pays_nothing(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, _) = psg_match(&app, 30, "40.00", 4, 72).await;
+    let fan = rich_fan(&app, "Buyer").await;
+    buy(&app, &fan, &event, 4).await.expect(201);
     // Not enough money: nothing sold, nothing charged.
     let poor = app.fan("Poor", "PSG").await;
     deposit(&app, &poor, "39.99").await;
@@ -211,7 +311,13 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
         .expect_problem(409, "insufficient_funds");
     assert_eq!(balance(&app, &poor).await, "39.99");
     assert_eq!(available(&app, &event).await, 26);
+}
 
+async fn the_club_is_paid_its_share_of_the_tickets(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, _) = psg_match(&app, 30, "40.00", 4, 72).await;
+    let fan = rich_fan(&app, "Buyer").await;
+    buy_two_for_lea(&app, &fan, &event).await;
     // The buyer's history shows the club; the club got 90%, the platform 10%.
     let h = app
         .get("/api/wallet/transactions")
@@ -231,8 +337,12 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
             .any(|t| t["counterparty"]["name"] == "Paris Saint-Germain" && t["amount"] == "72.00")
     );
     verify_ok(&app).await;
+}
 
-    // Unknown event / category, bad input.
+async fn unknown_matches_categories_and_bad_prices_are_refused(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, _) = psg_match(&app, 30, "40.00", 4, 72).await;
+    let fan = rich_fan(&app, "Buyer").await;
     app.post("/api/tickets/purchase")
         .token(&fan.token)
         .json(&json!({"eventId": "nope", "category": "Auteuil"}))
@@ -251,64 +361,6 @@ async fn a_fan_buys_tickets_at_the_servers_price(engine: Engine) {
         .send()
         .await
         .expect_problem(422, "validation_failed");
-}
-
-async fn purchase_retries_buy_once(engine: Engine) {
-    let app = spawn_app(engine).await;
-    let (event, _) = psg_match(&app, 10, "25.00", 4, 72).await;
-    let fan = rich_fan(&app, "Retrier").await;
-    let purchase = |key: &str, quantity: i64| {
-        app.post("/api/tickets/purchase")
-            .token(&fan.token)
-            .header("idempotency-key", key)
-            .json(&json!({"eventId": event["id"], "category": "Auteuil", "quantity": quantity}))
-            .send()
-    };
-    // A double-click: one purchase runs; the other is told it is in flight,
-    // or (arriving after it) replays it.
-    let (a, b) = futures::join!(purchase("buy-1", 2), purchase("buy-1", 2));
-    let mut ticket_ids = HashSet::new();
-    let mut ran = 0;
-    for r in [&a, &b] {
-        match r.status.as_u16() {
-            201 => {
-                for t in r.body["tickets"].as_array().unwrap() {
-                    ticket_ids.insert(t["id"].as_str().unwrap().to_owned());
-                }
-                if r.headers.get("idempotent-replayed").is_none() {
-                    ran += 1;
-                }
-            }
-            409 => assert_eq!(r.code(), "idempotency_request_in_flight", "{}", r.text),
-            other => panic!("unexpected {other}: {}", r.text),
-        }
-    }
-    assert_eq!(ran, 1, "one purchase ran");
-    assert_eq!(
-        ticket_ids.len(),
-        2,
-        "every answer holds the same two tickets"
-    );
-    // A later retry replays the same tickets, QR codes included.
-    let again = purchase("buy-1", 2).await.expect(201);
-    assert_eq!(again.headers["idempotent-replayed"], "true");
-    for t in again.body["tickets"].as_array().unwrap() {
-        assert!(ticket_ids.contains(t["id"].as_str().unwrap()));
-        assert!(t["qrCode"].as_str().unwrap().starts_with("PCF1."));
-    }
-    // The same key for another purchase is refused, even one that would fit.
-    purchase("buy-1", 1)
-        .await
-        .expect_problem(422, "idempotency_key_reused");
-    // A retry that now meets the per-fan limit still gets its first answer.
-    purchase("buy-2", 2).await.expect(201);
-    let late = purchase("buy-1", 2).await.expect(201);
-    assert_eq!(late.headers["idempotent-replayed"], "true");
-
-    assert_eq!(balance(&app, &fan).await, "400.00");
-    assert_eq!(my_ticket_count(&app, &fan).await, 4);
-    assert_eq!(available(&app, &event).await, 6);
-    verify_ok(&app).await;
 }
 
 async fn concurrent_buyers_never_oversell(engine: Engine) {
@@ -336,33 +388,172 @@ async fn concurrent_buyers_never_oversell(engine: Engine) {
     verify_ok(&app).await;
 }
 
-async fn signed_qr_codes_at_the_gate(engine: Engine) {
+// Retried purchases.
+
+async fn buy_with_key(app: &TestApp, fan: &Fan, event: &Value, key: &str, quantity: i64) -> Resp {
+    app.post("/api/tickets/purchase")
+        .token(&fan.token)
+        .header("idempotency-key", key)
+        .json(&json!({"eventId": event["id"], "category": "Auteuil", "quantity": quantity}))
+        .send()
+        .await
+}
+
+/// A fan who double-clicked "buy 2" with the key `buy-1`: the tickets the
+/// answers held, and how many purchases ran.
+struct DoubleClick {
+    event: Value,
+    fan: Fan,
+    ticket_ids: HashSet<String>,
+    ran: usize,
+}
+
+async fn double_click(app: &TestApp) -> DoubleClick {
+    let (event, _) = psg_match(app, 10, "25.00", 4, 72).await;
+    let fan = rich_fan(app, "Retrier").await;
+    // One purchase runs; the other is told it is in flight, or (arriving
+    // after it) replays it.
+    let (a, b) = futures::join!(
+        buy_with_key(app, &fan, &event, "buy-1", 2),
+        buy_with_key(app, &fan, &event, "buy-1", 2)
+    );
+    let mut ticket_ids = HashSet::new();
+    let mut ran = 0;
+    for r in [&a, &b] {
+        match r.status.as_u16() {
+            201 => {
+                for t in r.body["tickets"].as_array().unwrap() {
+                    ticket_ids.insert(t["id"].as_str().unwrap().to_owned());
+                }
+                if r.headers.get("idempotent-replayed").is_none() {
+                    ran += 1;
+                }
+            }
+            409 => assert_eq!(r.code(), "idempotency_request_in_flight", "{}", r.text),
+            other => panic!("unexpected {other}: {}", r.text),
+        }
+    }
+    DoubleClick {
+        event,
+        fan,
+        ticket_ids,
+        ran,
+    }
+}
+
+async fn a_double_clicked_purchase_buys_once(engine: Engine) {
     let app = spawn_app(engine).await;
-    let (event, staff) = psg_match(&app, 30, "10.00", 4, 72).await;
-    let fan = rich_fan(&app, "Gate Fan").await;
-    let r = buy(&app, &fan, &event, 3).await.expect(201);
+    let d = double_click(&app).await;
+    assert_eq!(d.ran, 1, "one purchase ran");
+    assert_eq!(
+        d.ticket_ids.len(),
+        2,
+        "every answer holds the same two tickets"
+    );
+}
+
+async fn a_later_retry_gets_the_same_tickets_and_qr_codes(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let d = double_click(&app).await;
+    let again = buy_with_key(&app, &d.fan, &d.event, "buy-1", 2)
+        .await
+        .expect(201);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    for t in again.body["tickets"].as_array().unwrap() {
+        assert!(d.ticket_ids.contains(t["id"].as_str().unwrap()));
+        assert!(t["qrCode"].as_str().unwrap().starts_with("PCF1."));
+    }
+}
+
+async fn a_purchase_key_cannot_be_reused_for_another_purchase(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let d = double_click(&app).await;
+    // Refused, even for a purchase that would fit.
+    buy_with_key(&app, &d.fan, &d.event, "buy-1", 1)
+        .await
+        .expect_problem(422, "idempotency_key_reused");
+}
+
+async fn a_retry_after_the_limit_is_reached_still_gets_its_first_answer(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let d = double_click(&app).await;
+    let (fan, event) = (&d.fan, &d.event);
+    buy_with_key(&app, fan, event, "buy-2", 2).await.expect(201);
+    let late = buy_with_key(&app, fan, event, "buy-1", 2).await.expect(201);
+    assert_eq!(late.headers["idempotent-replayed"], "true");
+
+    assert_eq!(balance(&app, fan).await, "400.00");
+    assert_eq!(my_ticket_count(&app, fan).await, 4);
+    assert_eq!(available(&app, event).await, 6);
+    verify_ok(&app).await;
+}
+
+// At the gate.
+
+/// A PSG match, its staff, and a fan holding `n` tickets for it.
+struct Sold {
+    eid: String,
+    staff: Fan,
+    fan: Fan,
+    ids: Vec<String>,
+}
+
+async fn sold(app: &TestApp, n: i64) -> Sold {
+    let (event, staff) = psg_match(app, 30, "10.00", 4, 72).await;
+    let fan = rich_fan(app, "Gate Fan").await;
+    let r = buy(app, &fan, &event, n).await.expect(201);
     let ids: Vec<String> = r.body["tickets"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["id"].as_str().unwrap().to_owned())
         .collect();
-    let eid = event["id"].as_str().unwrap();
+    Sold {
+        eid: event["id"].as_str().unwrap().to_owned(),
+        staff,
+        fan,
+        ids,
+    }
+}
 
-    let qr = app
-        .get(&format!("/api/tickets/{}/qr", ids[0]))
+/// The QR code of a ticket, as its holder's app shows it.
+async fn qr_code(app: &TestApp, fan: &Fan, id: &str) -> String {
+    app.get(&format!("/api/tickets/{id}/qr"))
         .token(&fan.token)
         .send()
         .await
+        .expect(200)
+        .body["qrCode"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn a_fan_reads_the_qr_code_of_their_ticket(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let qr = app
+        .get(&format!("/api/tickets/{}/qr", s.ids[0]))
+        .token(&s.fan.token)
+        .send()
+        .await
         .expect(200);
-    let token = qr.body["qrCode"].as_str().unwrap().to_owned();
-    assert_eq!(qr.body["ticketId"], ids[0].as_str());
-    assert_eq!(qr.body["eventId"], eid);
-    // The PNG decodes back to the token; the SVG is an SVG.
+    assert!(qr.body["qrCode"].is_string());
+    assert_eq!(qr.body["ticketId"], s.ids[0].as_str());
+    assert_eq!(qr.body["eventId"], s.eid.as_str());
+}
+
+async fn the_qr_code_png_reads_back_on_a_phone_and_the_svg_is_an_svg(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let token = qr_code(&app, &s.fan, &s.ids[0]).await;
     let png = app
         .client
-        .get(format!("{}/api/tickets/{}/qr?format=png", app.base, ids[0]))
-        .bearer_auth(&fan.token)
+        .get(format!(
+            "{}/api/tickets/{}/qr?format=png",
+            app.base, s.ids[0]
+        ))
+        .bearer_auth(&s.fan.token)
         .send()
         .await
         .unwrap();
@@ -372,21 +563,30 @@ async fn signed_qr_codes_at_the_gate(engine: Engine) {
         token
     );
     let svg = app
-        .get(&format!("/api/tickets/{}/qr?format=svg", ids[0]))
-        .token(&fan.token)
+        .get(&format!("/api/tickets/{}/qr?format=svg", s.ids[0]))
+        .token(&s.fan.token)
         .send()
         .await
         .expect(200);
     assert!(svg.text.contains("<svg"));
-    app.get(&format!("/api/tickets/{}/qr?format=gif", ids[0]))
-        .token(&fan.token)
+}
+
+async fn an_unknown_qr_code_format_is_refused(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    app.get(&format!("/api/tickets/{}/qr?format=gif", s.ids[0]))
+        .token(&s.fan.token)
         .send()
         .await
         .expect_problem(422, "validation_failed");
+}
 
-    // Fans and other clubs' staff cannot scan.
+async fn fans_and_other_clubs_staff_cannot_scan(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let token = qr_code(&app, &s.fan, &s.ids[0]).await;
     app.post("/api/tickets/checkin")
-        .token(&fan.token)
+        .token(&s.fan.token)
         .json(&json!({"qrCode": token}))
         .send()
         .await
@@ -394,62 +594,84 @@ async fn signed_qr_codes_at_the_gate(engine: Engine) {
     let om_staff = app.staff(Some("OM")).await;
     app.post("/api/tickets/checkin")
         .token(&om_staff.token)
-        .json(&json!({"qrCode": token, "eventId": eid}))
+        .json(&json!({"qrCode": token, "eventId": s.eid}))
         .send()
         .await
         .expect_problem(403, "forbidden");
+}
 
+/// The first scan of the fan's first ticket, at gate A1 (nonce `n-1`): its
+/// QR code and the scan's answer.
+async fn first_scan(app: &TestApp, s: &Sold) -> (String, Value) {
+    let token = qr_code(app, &s.fan, &s.ids[0]).await;
     let first = scan(
-        &app,
-        &staff,
-        json!({"qrCode": token, "eventId": eid, "gate": "A1", "nonce": "n-1"}),
+        app,
+        &s.staff,
+        json!({"qrCode": token, "eventId": s.eid, "gate": "A1", "nonce": "n-1"}),
     )
     .await;
+    (token, first)
+}
+
+async fn a_scan_retried_with_its_nonce_gets_the_same_answer(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let (token, first) = first_scan(&app, &s).await;
     assert_eq!(first["status"], "ok", "{first}");
-    assert_eq!(first["ticket"]["id"], ids[0].as_str());
-    // A retry of the same scan repeats its answer.
+    assert_eq!(first["ticket"]["id"], s.ids[0].as_str());
     let retry = scan(
         &app,
-        &staff,
-        json!({"qrCode": token, "eventId": eid, "gate": "A1", "nonce": "n-1"}),
+        &s.staff,
+        json!({"qrCode": token, "eventId": s.eid, "gate": "A1", "nonce": "n-1"}),
     )
     .await;
     assert_eq!(retry["status"], "ok");
     assert_eq!(retry["replayed"], true);
-    // Another scan is refused, naming the first one.
+}
+
+async fn a_used_ticket_is_refused_at_the_second_scan(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let (token, first) = first_scan(&app, &s).await;
+    assert_eq!(first["status"], "ok", "{first}");
+    // Refused, naming the first scan.
     let again = scan(
         &app,
-        &staff,
-        json!({"qrCode": token, "eventId": eid, "gate": "B2"}),
+        &s.staff,
+        json!({"qrCode": token, "eventId": s.eid, "gate": "B2"}),
     )
     .await;
     assert_eq!(again["status"], "already_redeemed");
     assert_eq!(again["firstScan"]["gate"], "A1");
+}
+
+async fn a_fan_who_steps_out_gets_back_in(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let (token, first) = first_scan(&app, &s).await;
+    assert_eq!(first["status"], "ok", "{first}");
     // Exit, then re-entry.
-    let out = scan(&app, &staff, json!({"qrCode": token, "type": "exit"})).await;
+    let out = scan(&app, &s.staff, json!({"qrCode": token, "type": "exit"})).await;
     assert_eq!(out["status"], "ok");
-    let back = scan(&app, &staff, json!({"qrCode": token, "gate": "C3"})).await;
+    let back = scan(&app, &s.staff, json!({"qrCode": token, "gate": "C3"})).await;
     assert_eq!(back["status"], "ok", "{back}");
     let t = app
-        .get(&format!("/api/tickets/{}", ids[0]))
-        .token(&fan.token)
+        .get(&format!("/api/tickets/{}", s.ids[0]))
+        .token(&s.fan.token)
         .send()
         .await
         .expect(200);
     assert_eq!(t.body["ticket"]["status"], "used");
+}
 
-    // Two scans of one ticket at the same moment: exactly one ok.
-    let token2 = app
-        .get(&format!("/api/tickets/{}/qr", ids[1]))
-        .token(&fan.token)
-        .send()
-        .await
-        .body["qrCode"]
-        .clone();
+async fn two_gates_scanning_one_ticket_at_once_let_in_one_fan(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let token = qr_code(&app, &s.fan, &s.ids[0]).await;
     let both = futures::future::join_all((0..6).map(|i| {
         app.post("/api/tickets/checkin")
-            .token(&staff.token)
-            .json(&json!({"qrCode": token2, "gate": format!("G{i}")}))
+            .token(&s.staff.token)
+            .json(&json!({"qrCode": token, "gate": format!("G{i}")}))
             .send()
     }))
     .await;
@@ -466,136 +688,187 @@ async fn signed_qr_codes_at_the_gate(engine: Engine) {
         both.iter()
             .all(|r| r.body["status"] == "ok" || r.body["status"] == "already_redeemed")
     );
+}
 
-    // Forgeries and wrong matches.
-    let mut forged = token.clone().into_bytes();
+async fn a_forged_or_made_up_qr_code_is_invalid(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let token = qr_code(&app, &s.fan, &s.ids[0]).await;
+    let mut forged = token.into_bytes();
     let i = forged.len() / 2;
     forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
     assert_eq!(
-        scan(&app, &staff, json!({"qrCode": forged, "eventId": eid})).await["status"],
+        scan(&app, &s.staff, json!({"qrCode": forged, "eventId": s.eid})).await["status"],
         "invalid"
     );
     assert_eq!(
         scan(
             &app,
-            &staff,
-            json!({"qrCode": "QR-1A2B3C4D", "eventId": eid})
+            &s.staff,
+            json!({"qrCode": "QR-1A2B3C4D", "eventId": s.eid})
         )
         .await["status"],
         "invalid"
     );
-    let token3 = app
-        .get(&format!("/api/tickets/{}/qr", ids[2]))
-        .token(&fan.token)
-        .send()
-        .await
-        .body["qrCode"]
-        .clone();
+}
+
+async fn a_ticket_for_another_match_is_refused_and_stays_unused(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let token = qr_code(&app, &s.fan, &s.ids[0]).await;
     let (other, other_staff) = psg_match(&app, 5, "10.00", 4, 96).await;
     let wrong = scan(
         &app,
         &other_staff,
-        json!({"qrCode": token3, "eventId": other["id"]}),
+        json!({"qrCode": token, "eventId": other["id"]}),
     )
     .await;
     assert_eq!(wrong["status"], "wrong_event");
     // The wrong-event scan did not use the ticket.
     assert_eq!(
-        scan(&app, &staff, json!({"qrCode": token3, "eventId": eid})).await["status"],
+        scan(&app, &s.staff, json!({"qrCode": token, "eventId": s.eid})).await["status"],
         "ok"
     );
-    // Public keys verify tokens offline.
-    let keys = app.get("/api/keys").send().await.expect(200);
-    let pk = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(keys.body["keys"][0]["publicKey"].as_str().unwrap())
-        .unwrap();
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk.try_into().unwrap()).unwrap();
-    let claims = paiecashfan::tickets::signing::verify_ticket(&token, &[vk]).unwrap();
-    assert_eq!(claims.ticket_id.to_string(), ids[0]);
 }
 
-async fn transfer_revokes_the_old_qr_and_extends_the_chain(engine: Engine) {
-    let app = spawn_app(engine).await;
-    let (event, staff) = psg_match(&app, 30, "10.00", 4, 72).await;
-    let alice = rich_fan(&app, "Alice").await;
-    let bob = app.fan("Bob", "OM").await;
-    let t = buy(&app, &alice, &event, 1).await.expect(201).body["ticket"].clone();
-    let id = t["id"].as_str().unwrap();
-    let old_qr = t["qrCode"].as_str().unwrap().to_owned();
+fn verifying_key(public_key: &Value) -> ed25519_dalek::VerifyingKey {
+    let pk = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(public_key.as_str().unwrap())
+        .unwrap();
+    ed25519_dalek::VerifyingKey::from_bytes(&pk.try_into().unwrap()).unwrap()
+}
 
-    let r = app
+async fn the_public_keys_verify_a_qr_code_offline(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 1).await;
+    let token = qr_code(&app, &s.fan, &s.ids[0]).await;
+    let keys = app.get("/api/keys").send().await.expect(200);
+    let vk = verifying_key(&keys.body["keys"][0]["publicKey"]);
+    let claims = paiecashfan::tickets::signing::verify_ticket(&token, &[vk]).unwrap();
+    assert_eq!(claims.ticket_id.to_string(), s.ids[0]);
+}
+
+// Passing a ticket on.
+
+/// Alice's ticket, passed on to Bob by e-mail.
+struct Transferred {
+    staff: Fan,
+    alice: Fan,
+    bob: Fan,
+    id: String,
+    old_qr: String,
+    answer: Resp,
+}
+
+async fn transferred(app: &TestApp) -> Transferred {
+    let (event, staff) = psg_match(app, 30, "10.00", 4, 72).await;
+    let alice = rich_fan(app, "Alice").await;
+    let bob = app.fan("Bob", "OM").await;
+    let t = buy(app, &alice, &event, 1).await.expect(201).body["ticket"].clone();
+    let id = t["id"].as_str().unwrap().to_owned();
+    let old_qr = t["qrCode"].as_str().unwrap().to_owned();
+    let answer = app
         .post(&format!("/api/tickets/{id}/transfer"))
         .token(&alice.token)
         .json(&json!({"recipientEmail": bob.email}))
         .send()
         .await
         .expect(200);
-    assert_eq!(r.body["ticket"]["version"], 2);
-    assert_eq!(r.body["ticket"]["holderName"], "Bob");
-    app.get(&format!("/api/tickets/{id}"))
-        .token(&alice.token)
+    Transferred {
+        staff,
+        alice,
+        bob,
+        id,
+        old_qr,
+        answer,
+    }
+}
+
+/// The ticket's QR code as Bob's app shows it now.
+async fn bobs_qr(app: &TestApp, tr: &Transferred) -> String {
+    let mine = app
+        .get(&format!("/api/tickets/{}", tr.id))
+        .token(&tr.bob.token)
+        .send()
+        .await
+        .expect(200);
+    mine.body["ticket"]["qrCode"].as_str().unwrap().to_owned()
+}
+
+/// The ticket's provenance as `who` may read it.
+async fn provenance(app: &TestApp, tr: &Transferred, who: &Fan) -> Resp {
+    app.get(&format!("/api/tickets/{}/provenance", tr.id))
+        .token(&who.token)
+        .send()
+        .await
+}
+
+async fn a_transferred_ticket_reaches_the_new_owner_with_a_new_qr_code(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let tr = transferred(&app).await;
+    assert_eq!(tr.answer.body["ticket"]["version"], 2);
+    assert_eq!(tr.answer.body["ticket"]["holderName"], "Bob");
+    app.get(&format!("/api/tickets/{}", tr.id))
+        .token(&tr.alice.token)
         .send()
         .await
         .expect_problem(404, "not_found");
-    let mine = app
-        .get(&format!("/api/tickets/{id}"))
-        .token(&bob.token)
-        .send()
-        .await
-        .expect(200);
-    let new_qr = mine.body["ticket"]["qrCode"].as_str().unwrap().to_owned();
-    assert_ne!(new_qr, old_qr);
+    let new_qr = bobs_qr(&app, &tr).await;
+    assert_ne!(new_qr, tr.old_qr);
+}
+
+async fn the_old_qr_code_is_revoked_after_a_transfer(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let tr = transferred(&app).await;
+    let new_qr = bobs_qr(&app, &tr).await;
     assert_eq!(
-        scan(&app, &staff, json!({"qrCode": old_qr})).await["status"],
+        scan(&app, &tr.staff, json!({"qrCode": tr.old_qr})).await["status"],
         "revoked"
     );
     assert_eq!(
-        scan(&app, &staff, json!({"qrCode": new_qr})).await["status"],
+        scan(&app, &tr.staff, json!({"qrCode": new_qr})).await["status"],
         "ok"
     );
-    // A used ticket cannot be passed on.
-    app.post(&format!("/api/tickets/{id}/transfer"))
-        .token(&bob.token)
-        .json(&json!({"recipientId": alice.id}))
+}
+
+async fn a_used_ticket_cannot_be_passed_on(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let tr = transferred(&app).await;
+    let new_qr = bobs_qr(&app, &tr).await;
+    assert_eq!(
+        scan(&app, &tr.staff, json!({"qrCode": new_qr})).await["status"],
+        "ok"
+    );
+    app.post(&format!("/api/tickets/{}/transfer", tr.id))
+        .token(&tr.bob.token)
+        .json(&json!({"recipientId": tr.alice.id}))
         .send()
         .await
         .expect_problem(409, "not_transferable");
+}
 
+async fn the_new_owner_sees_only_their_link_of_the_chain(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let tr = transferred(&app).await;
     // Bob sees the link he is part of, not whom Alice got the ticket from.
-    let bobs = app
-        .get(&format!("/api/tickets/{id}/provenance"))
-        .token(&bob.token)
-        .send()
-        .await
-        .expect(200);
+    let bobs = provenance(&app, &tr, &tr.bob).await.expect(200);
     let bobs = bobs.body["entries"].as_array().unwrap();
     assert_eq!(bobs.len(), 1, "{bobs:?}");
     assert_eq!(bobs[0]["kind"], "transferred");
-    assert_eq!(bobs[0]["to"], bob.id.as_str());
-    // The club's staff see the chain: issued to Alice, transferred to Bob;
-    // signed, linked, verifiable.
-    let p = app
-        .get(&format!("/api/tickets/{id}/provenance"))
-        .token(&staff.token)
-        .send()
-        .await
-        .expect(200);
-    let entries = p.body["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 2);
-    assert_eq!(entries[0]["kind"], "issued");
-    assert_eq!(entries[1]["kind"], "transferred");
-    assert_eq!(entries[1]["prevHash"], entries[0]["hash"]);
-    let pk = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(p.body["publicKey"].as_str().unwrap())
-        .unwrap();
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk.try_into().unwrap()).unwrap();
-    use paiecashfan::tickets::signing::{ChainEntry, verify_chain};
-    let chain: Vec<(ChainEntry, String, String)> = entries
+    assert_eq!(bobs[0]["to"], tr.bob.id.as_str());
+}
+
+/// Provenance entries as a verifier rebuilds them: (entry, hash, signature).
+fn chain_of(
+    id: &str,
+    entries: &[Value],
+) -> Vec<(paiecashfan::tickets::signing::ChainEntry, String, String)> {
+    entries
         .iter()
         .map(|e| {
             (
-                ChainEntry {
+                paiecashfan::tickets::signing::ChainEntry {
                     seq: e["seq"].as_i64().unwrap(),
                     kind: e["kind"].as_str().unwrap().into(),
                     ticket_id: id.into(),
@@ -609,30 +882,46 @@ async fn transfer_revokes_the_old_qr_and_extends_the_chain(engine: Engine) {
                 e["signature"].as_str().unwrap().into(),
             )
         })
-        .collect();
+        .collect()
+}
+
+async fn staff_see_a_signed_chain_from_issue_to_transfer(engine: Engine) {
+    use paiecashfan::tickets::signing::verify_chain;
+    let app = spawn_app(engine).await;
+    let tr = transferred(&app).await;
+    // Issued to Alice, transferred to Bob; signed, linked, verifiable.
+    let p = provenance(&app, &tr, &tr.staff).await.expect(200);
+    let entries = p.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["kind"], "issued");
+    assert_eq!(entries[1]["kind"], "transferred");
+    assert_eq!(entries[1]["prevHash"], entries[0]["hash"]);
+    let vk = verifying_key(&p.body["publicKey"]);
+    let chain = chain_of(&tr.id, entries);
     assert!(verify_chain(&chain, &vk));
     let mut tampered = chain.clone();
-    tampered[1].0.to = Some(alice.id.clone());
+    tampered[1].0.to = Some(tr.alice.id.clone());
     assert!(!verify_chain(&tampered, &vk));
-    // Alice was an owner: she reads both links she was part of; a stranger
-    // reads nothing.
-    let alices = app
-        .get(&format!("/api/tickets/{id}/provenance"))
-        .token(&alice.token)
-        .send()
-        .await
-        .expect(200);
+}
+
+async fn a_former_owner_sees_their_links_and_a_stranger_sees_nothing(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let tr = transferred(&app).await;
+    // Alice was an owner: she reads both links she was part of.
+    let alices = provenance(&app, &tr, &tr.alice).await.expect(200);
     assert_eq!(alices.body["entries"].as_array().unwrap().len(), 2);
     let stranger = app.fan("Stranger", "OL").await;
-    app.get(&format!("/api/tickets/{id}/provenance"))
-        .token(&stranger.token)
-        .send()
+    provenance(&app, &tr, &stranger)
         .await
         .expect_problem(404, "not_found");
+}
 
+async fn a_tickets_public_metadata_describes_the_match(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let tr = transferred(&app).await;
     // EIP-721 metadata.
     let m = app
-        .get(&format!("/api/tickets/{id}/metadata"))
+        .get(&format!("/api/tickets/{}/metadata", tr.id))
         .send()
         .await
         .expect(200);
@@ -664,53 +953,98 @@ async fn transfer_revokes_the_old_qr_and_extends_the_chain(engine: Engine) {
     ] {
         assert!(traits.contains(k), "{k}");
     }
+}
+
+async fn the_recipient_is_notified_of_a_received_ticket(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let tr = transferred(&app).await;
     let n = app
         .get("/api/notifications")
-        .token(&bob.token)
+        .token(&tr.bob.token)
         .send()
         .await
         .expect(200);
     assert_eq!(n.body["notifications"][0]["kind"], "ticket.received");
 }
 
-async fn refunds_return_the_money_and_free_the_seat(engine: Engine) {
-    let app = spawn_app(engine.clone()).await;
-    let (event, staff) = psg_match(&app, 3, "33.33", 4, 72).await;
-    let eid = event["id"].as_str().unwrap().to_owned();
-    let fan = rich_fan(&app, "Refunder").await;
-    let t = buy(&app, &fan, &event, 1).await.expect(201).body["ticket"].clone();
-    let id = t["id"].as_str().unwrap();
-    assert_eq!(balance(&app, &fan).await, "466.67");
-    let r = app
-        .post(&format!("/api/tickets/{id}/refund"))
-        .token(&fan.token)
-        .header("idempotency-key", "refund-1")
-        .send()
+// Refunds.
+
+/// A match of 3 seats at 33.33, its staff, and a fan holding one ticket.
+struct Refundable {
+    event: Value,
+    staff: Fan,
+    fan: Fan,
+    ticket: Value,
+}
+
+async fn refundable(app: &TestApp) -> Refundable {
+    let (event, staff) = psg_match(app, 3, "33.33", 4, 72).await;
+    let fan = rich_fan(app, "Refunder").await;
+    let ticket = buy(app, &fan, &event, 1).await.expect(201).body["ticket"].clone();
+    Refundable {
+        event,
+        staff,
+        fan,
+        ticket,
+    }
+}
+
+async fn refund(app: &TestApp, fan: &Fan, ticket: &Value, key: Option<&str>) -> Resp {
+    let mut req = app
+        .post(&format!(
+            "/api/tickets/{}/refund",
+            ticket["id"].as_str().unwrap()
+        ))
+        .token(&fan.token);
+    if let Some(key) = key {
+        req = req.header("idempotency-key", key);
+    }
+    req.send().await
+}
+
+async fn a_refund_returns_every_cent(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let r = refundable(&app).await;
+    assert_eq!(balance(&app, &r.fan).await, "466.67");
+    let answer = refund(&app, &r.fan, &r.ticket, Some("refund-1"))
         .await
         .expect(200);
-    assert_eq!(r.body["refunded"], "33.33");
+    assert_eq!(answer.body["refunded"], "33.33");
     assert_eq!(
-        r.body["newBalance"], "500.00",
+        answer.body["newBalance"], "500.00",
         "every cent, commission included"
     );
-    assert_eq!(r.body["ticket"]["status"], "refunded");
+    assert_eq!(answer.body["ticket"]["status"], "refunded");
+}
+
+async fn a_refund_is_paid_once_whatever_the_retries(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let r = refundable(&app).await;
+    refund(&app, &r.fan, &r.ticket, Some("refund-1"))
+        .await
+        .expect(200);
     // A retry replays; a second refund is refused.
-    let replay = app
-        .post(&format!("/api/tickets/{id}/refund"))
-        .token(&fan.token)
-        .header("idempotency-key", "refund-1")
-        .send()
+    let replay = refund(&app, &r.fan, &r.ticket, Some("refund-1"))
         .await
         .expect(200);
     assert_eq!(replay.headers["idempotent-replayed"], "true");
-    app.post(&format!("/api/tickets/{id}/refund"))
-        .token(&fan.token)
-        .send()
+    refund(&app, &r.fan, &r.ticket, None)
         .await
         .expect_problem(409, "not_refundable");
-    assert_eq!(balance(&app, &fan).await, "500.00");
+    assert_eq!(balance(&app, &r.fan).await, "500.00");
+}
+
+async fn a_refunded_ticket_frees_its_seat_and_no_longer_opens_the_gate(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let r = refundable(&app).await;
+    refund(&app, &r.fan, &r.ticket, Some("refund-1"))
+        .await
+        .expect(200);
     let e = app
-        .get(&format!("/api/tickets/events/{eid}"))
+        .get(&format!(
+            "/api/tickets/events/{}",
+            r.event["id"].as_str().unwrap()
+        ))
         .send()
         .await
         .expect(200);
@@ -719,33 +1053,32 @@ async fn refunds_return_the_money_and_free_the_seat(engine: Engine) {
         "the seat is free again"
     );
     assert_eq!(
-        scan(&app, &staff, json!({"qrCode": t["qrCode"]})).await["status"],
+        scan(&app, &r.staff, json!({"qrCode": r.ticket["qrCode"]})).await["status"],
         "refunded"
     );
+}
 
-    // A ticket received from someone else cannot be cashed in.
-    let t2 = buy(&app, &fan, &event, 1).await.expect(201).body["ticket"].clone();
+async fn a_ticket_received_from_a_friend_cannot_be_cashed_in(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let r = refundable(&app).await;
+    let t2 = buy(&app, &r.fan, &r.event, 1).await.expect(201).body["ticket"].clone();
     let friend = app.fan("Friend", "PSG").await;
     app.post(&format!(
         "/api/tickets/{}/transfer",
         t2["id"].as_str().unwrap()
     ))
-    .token(&fan.token)
+    .token(&r.fan.token)
     .json(&json!({"recipientId": friend.id}))
     .send()
     .await
     .expect(200);
-    app.post(&format!(
-        "/api/tickets/{}/refund",
-        t2["id"].as_str().unwrap()
-    ))
-    .token(&friend.token)
-    .send()
-    .await
-    .expect_problem(409, "not_refundable");
+    refund(&app, &friend, &t2, None)
+        .await
+        .expect_problem(409, "not_refundable");
     verify_ok(&app).await;
+}
 
-    // After the cut-off: refused.
+async fn no_refund_after_the_cutoff(engine: Engine) {
     let late = spawn_with(engine, |v| {
         v.insert("TICKET_REFUND_CUTOFF_HOURS".into(), "100".into());
     })
@@ -753,24 +1086,29 @@ async fn refunds_return_the_money_and_free_the_seat(engine: Engine) {
     let (event, _) = psg_match(&late, 3, "10.00", 4, 72).await;
     let fan = rich_fan(&late, "Late").await;
     let t = buy(&late, &fan, &event, 1).await.expect(201).body["ticket"].clone();
-    late.post(&format!(
-        "/api/tickets/{}/refund",
-        t["id"].as_str().unwrap()
-    ))
-    .token(&fan.token)
-    .send()
-    .await
-    .expect_problem(409, "refund_window_closed");
+    refund(&late, &fan, &t, None)
+        .await
+        .expect_problem(409, "refund_window_closed");
 }
 
-async fn offline_gate_kit_and_batch_upload(engine: Engine) {
-    let app = spawn_app(engine).await;
-    let (event, staff) = psg_match(&app, 30, "10.00", 4, 72).await;
-    let eid = event["id"].as_str().unwrap().to_owned();
-    let fan = rich_fan(&app, "Offline").await;
+// Offline gates.
+
+/// A match, its staff, a fan holding four tickets (id, QR code), and
+/// another fan to pass one on to.
+struct Offline {
+    eid: String,
+    staff: Fan,
+    fan: Fan,
+    other: Fan,
+    t: Vec<(String, String)>,
+}
+
+async fn offline(app: &TestApp) -> Offline {
+    let (event, staff) = psg_match(app, 30, "10.00", 4, 72).await;
+    let fan = rich_fan(app, "Offline").await;
     let other = app.fan("Receiver", "PSG").await;
-    let bought = buy(&app, &fan, &event, 4).await.expect(201).body["tickets"].clone();
-    let t: Vec<(String, String)> = bought
+    let bought = buy(app, &fan, &event, 4).await.expect(201).body["tickets"].clone();
+    let t = bought
         .as_array()
         .unwrap()
         .iter()
@@ -781,86 +1119,126 @@ async fn offline_gate_kit_and_batch_upload(engine: Engine) {
             )
         })
         .collect();
+    Offline {
+        eid: event["id"].as_str().unwrap().to_owned(),
+        staff,
+        fan,
+        other,
+        t,
+    }
+}
 
-    let kit = app
-        .get(&format!("/api/tickets/events/{eid}/gate-kit"))
-        .token(&staff.token)
+/// The gate kit, whole or (`since`) what changed after a sync.
+async fn gate_kit(app: &TestApp, o: &Offline, since: Option<i64>) -> Resp {
+    let query = since.map(|s| format!("?since={s}")).unwrap_or_default();
+    app.get(&format!("/api/tickets/events/{}/gate-kit{query}", o.eid))
+        .token(&o.staff.token)
+        .send()
+        .await
+        .expect(200)
+}
+
+/// After the gate synced: ticket 0 is passed on, ticket 1 refunded, ticket
+/// 2 scanned online.
+async fn changes_after_the_sync(app: &TestApp, o: &Offline) {
+    app.post(&format!("/api/tickets/{}/transfer", o.t[0].0))
+        .token(&o.fan.token)
+        .json(&json!({"recipientId": o.other.id}))
         .send()
         .await
         .expect(200);
-    assert_eq!(kit.body["full"], true);
-    let keys = app.get("/api/keys").send().await.expect(200);
-    assert_eq!(kit.body["keys"], keys.body["keys"]);
-    assert!(kit.body["revoked"].as_array().unwrap().is_empty());
-    let since = kit.body["nextSince"].as_i64().unwrap();
-    app.get(&format!("/api/tickets/events/{eid}/gate-kit"))
-        .token(&fan.token)
-        .send()
-        .await
-        .expect_problem(403, "forbidden");
-
-    // Changes after the sync: a transfer, a refund, an online scan.
-    app.post(&format!("/api/tickets/{}/transfer", t[0].0))
-        .token(&fan.token)
-        .json(&json!({"recipientId": other.id}))
-        .send()
-        .await
-        .expect(200);
-    app.post(&format!("/api/tickets/{}/refund", t[1].0))
-        .token(&fan.token)
+    app.post(&format!("/api/tickets/{}/refund", o.t[1].0))
+        .token(&o.fan.token)
         .send()
         .await
         .expect(200);
     assert_eq!(
-        scan(&app, &staff, json!({"qrCode": t[2].1, "gate": "online"})).await["status"],
+        scan(app, &o.staff, json!({"qrCode": o.t[2].1, "gate": "online"})).await["status"],
         "ok"
     );
-    let delta = app
-        .get(&format!("/api/tickets/events/{eid}/gate-kit?since={since}"))
-        .token(&staff.token)
-        .send()
-        .await
-        .expect(200);
-    let revoked = delta.body["revoked"].as_array().unwrap();
-    assert!(
-        revoked
-            .iter()
-            .any(|r| r["ticketId"] == t[0].0.as_str() && r["validVersion"] == 2)
-    );
-    assert!(
-        revoked
-            .iter()
-            .any(|r| r["ticketId"] == t[1].0.as_str() && r["validVersion"].is_null())
-    );
-    let used = delta.body["used"].as_array().unwrap();
-    assert!(used.iter().any(|u| u["ticketId"] == t[2].0.as_str()));
-    assert!(
-        !revoked
-            .iter()
-            .chain(used)
-            .any(|x| x["ticketId"] == t[3].0.as_str()),
-        "unchanged tickets are not resent"
-    );
+}
 
-    // An offline device scanned ticket 3 twice and ticket 2 before the online scan.
+/// What an offline device scanned meanwhile: ticket 3 twice, ticket 2
+/// before the online scan, and ticket 0's old code.
+fn offline_scans(o: &Offline) -> Value {
     let ago = |mins: i64| {
         (time::OffsetDateTime::now_utc() - time::Duration::minutes(mins))
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap()
     };
-    let upload = json!({"eventId": eid, "gate": "offline-1", "scans": [
-        {"qrCode": t[3].1, "scannedAt": ago(5), "nonce": "d1-1"},
-        {"qrCode": t[3].1, "scannedAt": ago(10), "nonce": "d1-2"},
-        {"qrCode": t[2].1, "scannedAt": ago(30), "nonce": "d1-3"},
-        {"qrCode": t[0].1, "scannedAt": ago(1), "nonce": "d1-4"},
-    ]});
-    let r = app
-        .post("/api/tickets/checkin/batch")
-        .token(&staff.token)
-        .json(&upload)
+    json!({"eventId": o.eid, "gate": "offline-1", "scans": [
+        {"qrCode": o.t[3].1, "scannedAt": ago(5), "nonce": "d1-1"},
+        {"qrCode": o.t[3].1, "scannedAt": ago(10), "nonce": "d1-2"},
+        {"qrCode": o.t[2].1, "scannedAt": ago(30), "nonce": "d1-3"},
+        {"qrCode": o.t[0].1, "scannedAt": ago(1), "nonce": "d1-4"},
+    ]})
+}
+
+async fn upload(app: &TestApp, o: &Offline, scans: &Value) -> Resp {
+    app.post("/api/tickets/checkin/batch")
+        .token(&o.staff.token)
+        .json(scans)
         .send()
         .await
-        .expect(200);
+        .expect(200)
+}
+
+async fn gate_staff_download_the_full_gate_kit(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    let kit = gate_kit(&app, &o, None).await;
+    assert_eq!(kit.body["full"], true);
+    let keys = app.get("/api/keys").send().await.expect(200);
+    assert_eq!(kit.body["keys"], keys.body["keys"]);
+    assert!(kit.body["revoked"].as_array().unwrap().is_empty());
+    assert!(kit.body["nextSince"].is_i64());
+}
+
+async fn fans_cannot_download_a_gate_kit(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    app.get(&format!("/api/tickets/events/{}/gate-kit", o.eid))
+        .token(&o.fan.token)
+        .send()
+        .await
+        .expect_problem(403, "forbidden");
+}
+
+async fn the_gate_kit_update_carries_only_what_changed(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    let since = gate_kit(&app, &o, None).await.body["nextSince"]
+        .as_i64()
+        .unwrap();
+    changes_after_the_sync(&app, &o).await;
+    let delta = gate_kit(&app, &o, Some(since)).await;
+    let revoked = delta.body["revoked"].as_array().unwrap();
+    assert!(
+        revoked
+            .iter()
+            .any(|r| r["ticketId"] == o.t[0].0.as_str() && r["validVersion"] == 2)
+    );
+    assert!(
+        revoked
+            .iter()
+            .any(|r| r["ticketId"] == o.t[1].0.as_str() && r["validVersion"].is_null())
+    );
+    let used = delta.body["used"].as_array().unwrap();
+    assert!(used.iter().any(|u| u["ticketId"] == o.t[2].0.as_str()));
+    assert!(
+        !revoked
+            .iter()
+            .chain(used)
+            .any(|x| x["ticketId"] == o.t[3].0.as_str()),
+        "unchanged tickets are not resent"
+    );
+}
+
+async fn an_offline_gates_upload_keeps_the_earliest_scan_of_each_ticket(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    changes_after_the_sync(&app, &o).await;
+    let r = upload(&app, &o, &offline_scans(&o)).await;
     let results = r.body["results"].as_array().unwrap();
     assert_eq!(results.len(), 4, "every scan is reported");
     let by_nonce = |n: &str| results.iter().find(|x| x["nonce"] == n).unwrap().clone();
@@ -877,17 +1255,24 @@ async fn offline_gate_kit_and_batch_upload(engine: Engine) {
     );
     assert_eq!(by_nonce("d1-4")["status"], "revoked");
     assert_eq!(r.body["duplicates"], 1);
-    // The first scan of ticket 2 is now the offline one.
-    let again = scan(&app, &staff, json!({"qrCode": t[2].1})).await;
+}
+
+async fn an_earlier_offline_scan_becomes_the_first_scan(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    changes_after_the_sync(&app, &o).await;
+    upload(&app, &o, &offline_scans(&o)).await;
+    let again = scan(&app, &o.staff, json!({"qrCode": o.t[2].1})).await;
     assert_eq!(again["firstScan"]["gate"], "offline-1");
-    // Uploading the same batch again changes nothing and reports the same.
-    let r2 = app
-        .post("/api/tickets/checkin/batch")
-        .token(&staff.token)
-        .json(&upload)
-        .send()
-        .await
-        .expect(200);
+}
+
+async fn uploading_the_same_scans_again_changes_nothing(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    changes_after_the_sync(&app, &o).await;
+    let scans = offline_scans(&o);
+    upload(&app, &o, &scans).await;
+    let r2 = upload(&app, &o, &scans).await;
     assert!(
         r2.body["results"]
             .as_array()
@@ -895,15 +1280,22 @@ async fn offline_gate_kit_and_batch_upload(engine: Engine) {
             .iter()
             .all(|x| x["replayed"] == true)
     );
+}
+
+async fn an_upload_with_a_bad_scan_time_is_refused(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
     app.post("/api/tickets/checkin/batch")
-        .token(&staff.token)
-        .json(&json!({"eventId": eid, "scans": [{"qrCode": "x", "scannedAt": "yesterday", "nonce": "n"}]}))
+        .token(&o.staff.token)
+        .json(&json!({"eventId": o.eid, "scans": [{"qrCode": "x", "scannedAt": "yesterday", "nonce": "n"}]}))
         .send()
         .await
         .expect_problem(422, "validation_failed");
 }
 
-async fn fans_cannot_touch_other_fans_tickets(engine: Engine) {
+// Other fans' tickets.
+
+async fn another_fans_ticket_cannot_be_seen_moved_or_refunded(engine: Engine) {
     let app = spawn_app(engine).await;
     let (event, _) = psg_match(&app, 30, "10.00", 4, 72).await;
     let owner = rich_fan(&app, "Owner").await;
@@ -912,21 +1304,17 @@ async fn fans_cannot_touch_other_fans_tickets(engine: Engine) {
         .as_str()
         .unwrap()
         .to_owned();
-    app.get(&format!("/api/tickets/{id}"))
-        .token(&thief.token)
-        .send()
-        .await
-        .expect_problem(404, "not_found");
-    app.get(&format!("/api/tickets/{id}/qr"))
-        .token(&thief.token)
-        .send()
-        .await
-        .expect_problem(404, "not_found");
-    app.get(&format!("/api/tickets/{id}/qr?format=png"))
-        .token(&thief.token)
-        .send()
-        .await
-        .expect_problem(404, "not_found");
+    for path in [
+        format!("/api/tickets/{id}"),
+        format!("/api/tickets/{id}/qr"),
+        format!("/api/tickets/{id}/qr?format=png"),
+    ] {
+        app.get(&path)
+            .token(&thief.token)
+            .send()
+            .await
+            .expect_problem(404, "not_found");
+    }
     app.post(&format!("/api/tickets/{id}/transfer"))
         .token(&thief.token)
         .json(&json!({"recipientId": thief.id}))
@@ -939,90 +1327,127 @@ async fn fans_cannot_touch_other_fans_tickets(engine: Engine) {
         .await
         .expect_problem(404, "not_found");
     assert_eq!(my_ticket_count(&app, &thief).await, 0);
+    assert_eq!(balance(&app, &owner).await, "490.00");
+}
+
+async fn my_tickets_need_a_sign_in(engine: Engine) {
+    let app = spawn_app(engine).await;
     app.get("/api/tickets/my-tickets")
         .send()
         .await
         .expect_problem(401, "unauthorized");
-    assert_eq!(balance(&app, &owner).await, "490.00");
 }
 
-async fn staff_manage_their_clubs_matches_only(engine: Engine) {
+// Staff and their matches.
+
+/// A friendly against a team outside the league, at the Parc.
+fn friendly() -> Value {
+    json!({"homeClub": "PSG", "awayTeam": "Real Madrid", "competition": "Friendly", "venue": "Parc",
+        "kickoff": rfc3339_in(48), "categories": [{"name": "A", "price": "5.00", "capacity": 10}]})
+}
+
+async fn create_match(app: &TestApp, who: &Fan, body: &Value) -> Resp {
+    app.post("/api/admin/events")
+        .token(&who.token)
+        .json(body)
+        .send()
+        .await
+}
+
+/// Where a match's first category is changed.
+fn first_category(event: &Value) -> String {
+    format!(
+        "/api/admin/events/{}/categories/{}",
+        event["id"].as_str().unwrap(),
+        event["categories"][0]["id"].as_str().unwrap()
+    )
+}
+
+async fn other_clubs_staff_and_fans_cannot_create_a_match(engine: Engine) {
     let app = spawn_app(engine).await;
-    let (event, staff) = psg_match(&app, 2, "10.00", 4, 72).await;
-    let eid = event["id"].as_str().unwrap().to_owned();
     let om = app.staff(Some("OM")).await;
     let fan = rich_fan(&app, "Plain Fan").await;
-    let body = json!({"homeClub": "PSG", "awayTeam": "Real Madrid", "competition": "Friendly", "venue": "Parc",
-        "kickoff": rfc3339_in(48), "categories": [{"name": "A", "price": "5.00", "capacity": 10}]});
-    app.post("/api/admin/events")
-        .token(&om.token)
-        .json(&body)
-        .send()
+    create_match(&app, &om, &friendly())
         .await
         .expect_problem(403, "forbidden");
-    app.post("/api/admin/events")
-        .token(&fan.token)
-        .json(&body)
-        .send()
+    create_match(&app, &fan, &friendly())
         .await
         .expect_problem(403, "forbidden");
+}
+
+async fn an_admin_creates_a_match_against_a_team_outside_the_league(engine: Engine) {
+    let app = spawn_app(engine).await;
     let admin = app.staff(None).await;
-    let r = app
-        .post("/api/admin/events")
-        .token(&admin.token)
-        .json(&body)
-        .send()
-        .await
-        .expect(201);
+    let r = create_match(&app, &admin, &friendly()).await.expect(201);
     assert_eq!(r.body["event"]["awayTeam"], "Real Madrid");
     assert!(r.body["event"]["awayClub"].is_null());
+}
 
-    let mut bad = body.clone();
+async fn a_match_whose_sale_ends_after_kickoff_or_with_a_bad_price_is_refused(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let staff = app.staff(Some("PSG")).await;
+    let mut bad = friendly();
     bad["saleEndsAt"] = json!(rfc3339_in(49));
-    app.post("/api/admin/events")
-        .token(&staff.token)
-        .json(&bad)
-        .send()
+    create_match(&app, &staff, &bad)
         .await
         .expect_problem(422, "validation_failed");
-    let mut bad = body.clone();
+    let mut bad = friendly();
     bad["categories"][0]["price"] = json!("5.001");
-    app.post("/api/admin/events")
-        .token(&staff.token)
-        .json(&bad)
-        .send()
+    create_match(&app, &staff, &bad)
         .await
         .expect_problem(422, "validation_failed");
+}
 
+async fn a_category_cannot_shrink_below_the_seats_sold(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, staff) = psg_match(&app, 2, "10.00", 4, 72).await;
+    let fan = rich_fan(&app, "Plain Fan").await;
     // Sell out, then try to shrink below what is sold.
     buy(&app, &fan, &event, 2).await.expect(201);
-    let cat = event["categories"][0]["id"].as_str().unwrap();
-    app.patch(&format!("/api/admin/events/{eid}/categories/{cat}"))
+    app.patch(&first_category(&event))
         .token(&staff.token)
         .json(&json!({"capacity": 1}))
         .send()
         .await
         .expect_problem(409, "capacity_below_sold");
     let r = app
-        .patch(&format!("/api/admin/events/{eid}/categories/{cat}"))
+        .patch(&first_category(&event))
         .token(&staff.token)
         .json(&json!({"capacity": 4, "price": "12.00"}))
         .send()
         .await
         .expect(200);
     assert_eq!(r.body["event"]["categories"][0]["available"], 2);
-    app.patch(&format!("/api/admin/events/{eid}/categories/{cat}"))
+}
+
+async fn other_clubs_staff_cannot_change_a_category(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, _) = psg_match(&app, 2, "10.00", 4, 72).await;
+    let om = app.staff(Some("OM")).await;
+    app.patch(&first_category(&event))
         .token(&om.token)
         .json(&json!({"capacity": 100}))
         .send()
         .await
         .expect_problem(403, "forbidden");
+}
+
+async fn a_category_name_is_used_once_per_match(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, staff) = psg_match(&app, 2, "10.00", 4, 72).await;
+    let eid = event["id"].as_str().unwrap();
     app.post(&format!("/api/admin/events/{eid}/categories"))
         .token(&staff.token)
         .json(&json!({"name": "Auteuil", "price": "1.00", "capacity": 1}))
         .send()
         .await
         .expect_problem(409, "category_exists");
+}
+
+async fn staff_change_a_matchs_venue(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, staff) = psg_match(&app, 2, "10.00", 4, 72).await;
+    let eid = event["id"].as_str().unwrap();
     let r = app
         .patch(&format!("/api/admin/events/{eid}"))
         .token(&staff.token)
@@ -1031,7 +1456,13 @@ async fn staff_manage_their_clubs_matches_only(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(r.body["event"]["venue"], "Parc des Princes, Paris");
-    // Closing the sale stops purchases.
+}
+
+async fn closing_the_sale_stops_purchases(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, staff) = psg_match(&app, 2, "10.00", 4, 72).await;
+    let eid = event["id"].as_str().unwrap();
+    let fan = rich_fan(&app, "Plain Fan").await;
     app.patch(&format!("/api/admin/events/{eid}"))
         .token(&staff.token)
         .json(&json!({"saleEndsAt": rfc3339_in(-1), "saleStartsAt": rfc3339_in(-2)}))
