@@ -76,7 +76,7 @@ impl Auth {
         }
         let user = store::find_by_id(tx.conn(), &id)
             .await?
-            .ok_or_else(|| AuthError::Internal(format!("user vanished after insert")))?;
+            .ok_or_else(|| AuthError::Internal("user vanished after insert".into()))?;
         tx.commit().await?;
         Ok(user)
     }
