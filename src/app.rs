@@ -55,6 +55,7 @@ pub struct AppState {
     pub signer: Arc<TicketSigner>,
     pub esims: Esims,
     pub auth: Auth,
+    pub notifier: Notifier,
     pub wallet: Wallet,
     pub tickets: Tickets,
     pub shop: Shop,
@@ -98,6 +99,7 @@ impl AppState {
             Some(r) => crate::infra::fanout::RedisFanout::start(r.clone(), &instance, 1024),
             None => Arc::new(LocalFanout::new(1024)),
         };
+        let notifier = Notifier::new(db.clone(), fanout.clone());
         let revoked = crate::auth::sessions::RevokedSessions::default();
         crate::auth::sessions::load(&revoked, &db, config.access_token_ttl).await?;
         let state = AppState {
@@ -108,6 +110,7 @@ impl AppState {
             revoked: revoked.clone(),
             started: Instant::now(),
             metrics: middleware::prometheus(),
+            notifier: notifier.clone(),
             auth: Auth::new(
                 db.clone(),
                 tokens.clone(),
@@ -123,13 +126,13 @@ impl AppState {
                     commission_bps: config.commission_bps,
                     refund_cutoff_hours: config.ticket_refund_cutoff_hours,
                 },
-                Notifier::new(fanout.clone()),
+                notifier.clone(),
             ),
             wallet: Wallet::new(
                 db.clone(),
                 Payments::from_config(&config)?,
                 Arc::new(config.deposit_limits.clone()),
-                Notifier::new(fanout.clone()),
+                notifier.clone(),
             ),
             signer,
             esims: Esims::new(
@@ -137,7 +140,7 @@ impl AppState {
                 crate::esim::provider_from_config(&config),
                 config.esim_provider_timeout,
                 &config.esim_webhook_secret,
-                Notifier::new(fanout.clone()),
+                notifier.clone(),
             ),
             instance,
             db,
@@ -178,6 +181,18 @@ impl FromRef<AppState> for Auth {
 impl FromRef<AppState> for RateLimiter {
     fn from_ref(state: &AppState) -> RateLimiter {
         state.limiter.clone()
+    }
+}
+
+impl FromRef<AppState> for Notifier {
+    fn from_ref(state: &AppState) -> Notifier {
+        state.notifier.clone()
+    }
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Db {
+        state.db.clone()
     }
 }
 

@@ -2,6 +2,7 @@
 //! transfers between fans.
 
 pub mod error;
+pub mod events;
 pub mod ledger;
 pub mod model;
 pub mod money;
