@@ -174,3 +174,48 @@ impl Invalid {
         Invalid(vec![FieldError::new(field, code, message)])
     }
 }
+
+/// Declares a status enum with its one string mapping: the words the API
+/// shows and the database stores (a CHECK constraint or the code that writes
+/// the column keeps the database to these words).
+#[macro_export]
+macro_rules! status_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// A status read back from the database: another word is a row
+            /// that does not decode, never a guess.
+            pub fn stored(text: &str) -> Result<Self, sqlx::Error> {
+                Self::parse(text).ok_or_else(|| {
+                    sqlx::Error::Decode(
+                        format!("unknown {} {text:?}", stringify!($name)).into(),
+                    )
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}

@@ -79,8 +79,7 @@ pub struct PlanSummary {
 pub struct Esim {
     pub id: String,
     pub plan: PlanSummary,
-    /// `provisioning`, `ready`, `active`, `depleted`, `expired`, `failed`.
-    pub status: String,
+    pub status: EsimStatus,
     pub iccid: Option<String>,
     /// `LPA:1$<SM-DP+ address>$<matching ID>`, what a phone scans.
     pub activation_code: Option<String>,
@@ -239,3 +238,38 @@ pub struct UpdatePlan {
 }
 
 impl Validate for UpdatePlan {}
+
+crate::status_enum!(
+    /// An eSIM's life.
+    EsimStatus {
+        /// Paid; the supplier is preparing the profile.
+        Provisioning = "provisioning",
+        /// The profile can be installed.
+        Ready = "ready",
+        /// In use on the network.
+        Active = "active",
+        /// All its data used (a top-up revives it).
+        Depleted = "depleted",
+        Expired = "expired",
+        /// The supplier failed; the fan was refunded.
+        Failed = "failed",
+    }
+);
+
+impl EsimStatus {
+    /// Whether a phone can still use (or install) it.
+    pub fn usable(self) -> bool {
+        matches!(self, EsimStatus::Ready | EsimStatus::Active)
+    }
+}
+
+crate::status_enum!(
+    /// A top-up's way through the supplier.
+    TopupStatus {
+        /// Paid; the supplier has not confirmed yet.
+        Pending = "pending",
+        Applied = "applied",
+        /// The supplier failed; the fan was refunded.
+        Failed = "failed",
+    }
+);

@@ -254,8 +254,8 @@ impl Esims {
         let balance = || async {
             ledger::balance_of(self.db.reader(), AccountKind::User, user_id, currency).await
         };
-        match current.status.as_str() {
-            "provisioning" => {
+        match current.status {
+            EsimStatus::Provisioning => {
                 let row = sqlx::query("SELECT created_at FROM esims WHERE id = $1")
                     .bind(id)
                     .fetch_one(self.db.reader())
@@ -269,7 +269,7 @@ impl Esims {
                     None => Box::pin(self.answer_for(user_id, id, replay)).await,
                 }
             }
-            "failed" => {
+            EsimStatus::Failed => {
                 let balance = balance().await?;
                 let mut tx = self.db.begin_write().await?;
                 replay

@@ -66,9 +66,9 @@ pub(crate) fn esim_from_row(r: &AnyRow, now: i64) -> Result<Esim, sqlx::Error> {
     let total: Option<i64> = r.try_get("data_total_mb")?;
     let used: i64 = r.try_get("data_used_mb")?;
     let expires_at: Option<i64> = r.try_get("expires_at")?;
-    let mut status: String = r.try_get("status")?;
-    if (status == "ready" || status == "active") && expires_at.is_some_and(|e| e <= now) {
-        status = "expired".into();
+    let mut status = EsimStatus::stored(&r.try_get::<String, _>("status")?)?;
+    if status.usable() && expires_at.is_some_and(|e| e <= now) {
+        status = EsimStatus::Expired;
     }
     Ok(Esim {
         id: r.try_get("id")?,

@@ -44,7 +44,10 @@ impl Esims {
             )
             .into());
         }
-        if !matches!(current.status.as_str(), "ready" | "active" | "depleted") {
+        if !matches!(
+            current.status,
+            EsimStatus::Ready | EsimStatus::Active | EsimStatus::Depleted
+        ) {
             return Err(EsimError::NotTopupable(format!(
                 "a {} eSIM cannot be topped up",
                 current.status
@@ -231,10 +234,10 @@ impl Esims {
         .bind(topup_id)
         .fetch_one(self.db.reader())
         .await?;
-        let status: String = row.try_get("status")?;
+        let status = TopupStatus::stored(&row.try_get::<String, _>("status")?)?;
         let esim_id: String = row.try_get("esim_id")?;
-        match status.as_str() {
-            "pending" => {
+        match status {
+            TopupStatus::Pending => {
                 let age = now_ms() - row.try_get::<i64, _>("created_at")?;
                 if age < self.orphaned_after().as_millis() as i64 {
                     return Err(EsimError::InFlight);
@@ -244,7 +247,7 @@ impl Esims {
                     None => Box::pin(self.topup_answer(user_id, topup_id, replay)).await,
                 }
             }
-            "failed" => {
+            TopupStatus::Failed => {
                 let currency = Currency::stored(&row.try_get::<String, _>("currency")?)?;
                 let balance =
                     ledger::balance_of(self.db.reader(), AccountKind::User, user_id, currency)
@@ -256,7 +259,7 @@ impl Esims {
                 tx.commit().await?;
                 Err(topup_failed(balance, currency))
             }
-            _ => {
+            TopupStatus::Applied => {
                 let mut tx = self.db.begin_write().await?;
                 let resp = topped_up(tx.conn(), user_id, &esim_id, replay).await?;
                 tx.commit().await?;

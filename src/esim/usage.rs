@@ -35,7 +35,7 @@ impl Esims {
         self.my_esims(user_id)
             .await?
             .into_iter()
-            .find(|e| e.status == "ready" || e.status == "active")
+            .find(|e| e.status.usable())
             .ok_or(EsimError::NotFound("usable eSIM"))
     }
 
@@ -53,7 +53,7 @@ impl Esims {
                 smdp_address: smdp,
                 matching_id: matching,
             }),
-            _ => Err(EsimError::NotReady(e.status)),
+            _ => Err(EsimError::NotReady(e.status.to_string())),
         }
     }
 

@@ -159,8 +159,7 @@ pub struct OrderLine {
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     pub id: String,
-    /// `paid`, `shipped`, `delivered`, `cancelled`.
-    pub status: String,
+    pub status: OrderStatus,
     pub lines: Vec<OrderLine>,
     pub total: String,
     pub currency: String,
@@ -313,3 +312,14 @@ impl Validate for UpdateProduct {
         c.finish()
     }
 }
+
+crate::status_enum!(
+    /// An order's way from payment to the fan's door.
+    OrderStatus {
+        Paid = "paid",
+        Shipped = "shipped",
+        Delivered = "delivered",
+        /// Cancelled by the fan before shipping, and refunded.
+        Cancelled = "cancelled",
+    }
+);

@@ -211,7 +211,9 @@ impl Shop {
         let Some(row) = row else {
             drop(tx);
             return match load_order(&mut *self.db.reader().acquire().await?, id).await? {
-                Some((o, owner)) if owner == user_id => Err(ShopError::NotCancellable(o.status)),
+                Some((o, owner)) if owner == user_id => {
+                    Err(ShopError::NotCancellable(o.status.to_string()))
+                }
                 _ => Err(ShopError::NotFound("order")),
             };
         };
@@ -290,10 +292,10 @@ impl Shop {
         if !clubs.iter().any(|c| user.require_staff_of(c).is_ok()) {
             return Err(Forbidden::new("only staff of a club in this order may change it").into());
         }
-        let from = if status == "shipped" {
-            "paid"
-        } else {
-            "shipped"
+        // Each step from the one before it only.
+        let from = match OrderStatus::parse(status) {
+            Some(OrderStatus::Shipped) => OrderStatus::Paid,
+            _ => OrderStatus::Shipped,
         };
         let mut tx = self.db.begin_write().await?;
         let n = sqlx::query(
@@ -301,7 +303,7 @@ impl Shop {
         )
         .bind(id)
         .bind(status)
-        .bind(from)
+        .bind(from.as_str())
         .bind(now_ms())
         .execute(tx.conn())
         .await?
@@ -312,7 +314,7 @@ impl Shop {
             .ok_or(ShopError::NotFound("order"))?;
         if n == 0 {
             return Err(ShopError::InvalidTransition {
-                from: order.status,
+                from: order.status.to_string(),
                 to: status.to_owned(),
             });
         }

@@ -176,7 +176,7 @@ pub(super) async fn orders_with_lines(
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
         out.push(Order {
             id,
-            status: r.try_get("status")?,
+            status: OrderStatus::stored(&r.try_get::<String, _>("status")?)?,
             lines,
             total: format_minor(r.try_get("total")?, cur),
             currency: cur.code().to_owned(),

@@ -177,10 +177,14 @@ impl Tickets {
                 "this QR code was replaced (ticket transferred)".into(),
             ));
         }
-        match t.view.status.as_str() {
-            "refunded" => return Ok(with(res, "refunded", "this ticket was refunded".into())),
-            "revoked" => return Ok(with(res, "revoked", "this ticket was revoked".into())),
-            _ => {}
+        match t.view.status {
+            TicketStatus::Refunded => {
+                return Ok(with(res, "refunded", "this ticket was refunded".into()));
+            }
+            TicketStatus::Revoked => {
+                return Ok(with(res, "revoked", "this ticket was revoked".into()));
+            }
+            TicketStatus::Valid | TicketStatus::Used => {}
         }
         let version = t.view.version;
         if exit {

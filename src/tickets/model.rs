@@ -89,8 +89,7 @@ pub struct Ticket {
     pub holder_name: String,
     /// Seat serial number within the event.
     pub serial: i64,
-    /// `valid`, `used`, `refunded`, `revoked`.
-    pub status: String,
+    pub status: TicketStatus,
     /// Bumped by every transfer; QR codes of older versions are revoked.
     pub version: i64,
     pub price: String,
@@ -602,3 +601,17 @@ impl Validate for UpdateCategory {
         c.finish()
     }
 }
+
+crate::status_enum!(
+    /// Where a ticket stands.
+    TicketStatus {
+        /// Can enter (its QR code is shown).
+        Valid = "valid",
+        /// Scanned in at least once; re-entry follows the gate's rules.
+        Used = "used",
+        /// Paid back; the seat is free again.
+        Refunded = "refunded",
+        /// Replaced by a newer version (a transfer).
+        Revoked = "revoked",
+    }
+);

@@ -155,11 +155,11 @@ pub(super) fn ticket_from_row(
     let category_id: String = r.try_get("category_id")?;
     let serial: i64 = r.try_get("serial")?;
     let version: i64 = r.try_get("version")?;
-    let status: String = r.try_get("status")?;
+    let status = TicketStatus::stored(&r.try_get::<String, _>("status")?)?;
     let kickoff_at: i64 = r.try_get("kickoff_at")?;
     let price_minor: i64 = r.try_get("price")?;
     let first_used_at: Option<i64> = r.try_get("first_used_at")?;
-    let qr_code = (with_qr && (status == "valid" || status == "used"))
+    let qr_code = (with_qr && matches!(status, TicketStatus::Valid | TicketStatus::Used))
         .then(|| token_for(signer, &id, &event_id, &category_id, serial, version))
         .flatten();
     Ok(TicketRow {

@@ -166,9 +166,7 @@ pub struct Payment {
     pub method: String,
     pub amount: String,
     pub currency: String,
-    /// `pending` (a declined attempt keeps it pending: the fan may retry on
-    /// the same intent), `succeeded`, `failed` (canceled or expired).
-    pub status: String,
+    pub status: PaymentStatus,
     /// Why the last attempt failed, or why the payment ended (`canceled`,
     /// `expired`, a card decline code).
     pub failure_reason: Option<String>,
@@ -179,8 +177,7 @@ pub struct Payment {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DepositResponse {
-    /// `completed` (money in the wallet) or `pending` (waiting for the provider).
-    pub status: String,
+    pub status: DepositStatus,
     pub payment: Payment,
     pub transaction: Option<Transaction>,
     /// Balance after the deposit (the current balance while pending).
@@ -224,3 +221,25 @@ pub struct DeadLetterList {
 pub struct PaymentResponse {
     pub payment: Payment,
 }
+
+crate::status_enum!(
+    /// A card deposit as its provider last reported it.
+    PaymentStatus {
+        /// Not paid yet; a declined attempt keeps it pending (the fan may
+        /// retry on the same intent).
+        Pending = "pending",
+        Succeeded = "succeeded",
+        /// Canceled at the provider, or expired here.
+        Failed = "failed",
+    }
+);
+
+crate::status_enum!(
+    /// What a deposit request achieved.
+    DepositStatus {
+        /// The money is in the wallet.
+        Completed = "completed",
+        /// Waiting for the provider.
+        Pending = "pending",
+    }
+);

@@ -111,13 +111,13 @@ impl Wallet {
                 currency,
             })
             .await;
-        let payment_view = |status: &str, intent: Option<PaymentIntent>| Payment {
+        let payment_view = |status: PaymentStatus, intent: Option<PaymentIntent>| Payment {
             id: payment_id.clone(),
             provider: provider.name().to_owned(),
             method: method.clone(),
             amount: format_minor(amount, currency),
             currency: currency.code().to_owned(),
-            status: status.to_owned(),
+            status,
             failure_reason: None,
             payment_intent: intent,
             created_at: rfc3339(now),
@@ -147,9 +147,9 @@ impl Wallet {
                 let bal =
                     ledger::balance_of(tx.conn(), AccountKind::User, user_id, currency).await?;
                 let resp = DepositResponse {
-                    status: "pending".into(),
+                    status: DepositStatus::Pending,
                     payment: payment_view(
-                        "pending",
+                        PaymentStatus::Pending,
                         Some(PaymentIntent {
                             id: provider_ref,
                             client_secret,
@@ -176,8 +176,8 @@ impl Wallet {
                     WalletError::Internal(format!("payment {payment_id} was not pending"))
                 })?;
                 let resp = DepositResponse {
-                    status: "completed".into(),
-                    payment: payment_view("succeeded", None),
+                    status: DepositStatus::Completed,
+                    payment: payment_view(PaymentStatus::Succeeded, None),
                     transaction: Some(
                         self.view_of(tx.conn(), user_id, &settled.transfer_id)
                             .await?,
@@ -208,9 +208,9 @@ impl Wallet {
         .ok_or(WalletError::NotFound("payment"))?;
         let code: String = row.try_get("currency")?;
         let currency = Currency::stored(&code)?;
-        let status: String = row.try_get("status")?;
+        let status = PaymentStatus::stored(&row.try_get::<String, _>("status")?)?;
         // The client secret only matters while the fan can still pay.
-        let client_secret: Option<String> = if status == "pending" {
+        let client_secret: Option<String> = if status == PaymentStatus::Pending {
             row.try_get("client_secret")?
         } else {
             None

@@ -146,7 +146,11 @@ async fn deposit(
 ) -> ApiResult<Answer> {
     // Settled at once: 201; waiting for the provider's confirmation: 202.
     let replay = Replay::new(&user.id, key.as_deref(), |d: &DepositResponse| {
-        if d.status == "pending" { 202 } else { 201 }
+        if d.status == DepositStatus::Pending {
+            202
+        } else {
+            201
+        }
     });
     let deposited = wallet
         .deposit(
