@@ -10,7 +10,8 @@ pub mod payments;
 pub mod provider;
 pub mod routes;
 pub mod sales;
-pub mod service;
+pub mod store;
+pub mod transfers;
 pub mod verify;
 
 use std::sync::Arc;

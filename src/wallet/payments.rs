@@ -7,7 +7,7 @@
 //! same intent, so the payment stays `pending` with its `failureReason`, and a
 //! success that arrives after anything else still credits, exactly once.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::domain::Invalid;
@@ -19,7 +19,8 @@ use crate::wallet::ledger::{self, AccountKind, Operation, Posting};
 use crate::wallet::model::*;
 use crate::wallet::money::{Currency, format_minor};
 use crate::wallet::provider::{DepositRequest, ProviderOutcome};
-use crate::wallet::service::parse_amount;
+use crate::wallet::store::{self, NewPayment};
+use crate::wallet::transfers::parse_amount;
 
 fn day_of(ms: i64) -> i64 {
     ms.div_euclid(86_400_000)
@@ -79,27 +80,34 @@ impl Wallet {
 
         // Phase 1: reserve the daily allowance and record the payment.
         let mut tx = self.db.begin_write().await?;
-        let reserved =
-            use_allowance(tx.conn(), user_id, currency, day_of(now), amount, per_day).await?;
+        let reserved = store::use_allowance(
+            tx.conn(),
+            user_id,
+            currency.code(),
+            day_of(now),
+            amount,
+            per_day,
+        )
+        .await?;
         if !reserved {
             return Err(WalletError::DailyLimitExceeded {
                 limit: format_minor(per_day, currency),
                 currency,
             });
         }
-        sqlx::query(
-        "INSERT INTO payments (id, user_id, provider, method, amount, currency, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
-    )
-    .bind(&payment_id)
-    .bind(user_id)
-    .bind(provider.name())
-    .bind(&method)
-    .bind(amount)
-    .bind(currency.code())
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+        store::insert_payment(
+            tx.conn(),
+            NewPayment {
+                id: &payment_id,
+                user_id,
+                provider: provider.name(),
+                method: &method,
+                amount,
+                currency: currency.code(),
+                now,
+            },
+        )
+        .await?;
         tx.commit().await?;
 
         // Phase 2: the provider, outside any database transaction.
@@ -135,15 +143,14 @@ impl Wallet {
                 client_secret,
             }) => {
                 let mut tx = self.db.begin_write().await?;
-                sqlx::query(
-                "UPDATE payments SET provider_ref = $2, client_secret = $3, updated_at = $4 WHERE id = $1",
-            )
-            .bind(&payment_id)
-            .bind(&provider_ref)
-            .bind(client_secret.as_deref())
-            .bind(now_ms())
-            .execute(tx.conn())
-            .await?;
+                store::set_provider_ref(
+                    tx.conn(),
+                    &payment_id,
+                    &provider_ref,
+                    client_secret.as_deref(),
+                    now_ms(),
+                )
+                .await?;
                 let bal =
                     ledger::balance_of(tx.conn(), AccountKind::User, user_id, currency).await?;
                 let resp = DepositResponse {
@@ -196,72 +203,29 @@ impl Wallet {
 
     /// A fan's own payment (404 for anyone else's).
     pub async fn payment(&self, user_id: &str, id: &str) -> Result<Payment, WalletError> {
-        let row = sqlx::query(
-            "SELECT id, provider, method, amount, currency, status, failure_reason, provider_ref,
-                client_secret, created_at
-         FROM payments WHERE id = $1 AND user_id = $2",
-        )
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(self.db.reader())
-        .await?
-        .ok_or(WalletError::NotFound("payment"))?;
-        let code: String = row.try_get("currency")?;
-        let currency = Currency::stored(&code)?;
-        let status = PaymentStatus::stored(&row.try_get::<String, _>("status")?)?;
+        let row = store::payment_of(self.db.reader(), user_id, id)
+            .await?
+            .ok_or(WalletError::NotFound("payment"))?;
+        let currency = Currency::stored(&row.currency)?;
+        let status = PaymentStatus::stored(&row.status)?;
         // The client secret only matters while the fan can still pay.
-        let client_secret: Option<String> = if status == PaymentStatus::Pending {
-            row.try_get("client_secret")?
-        } else {
-            None
-        };
+        let client_secret = row
+            .client_secret
+            .filter(|_| status == PaymentStatus::Pending);
         Ok(Payment {
-            id: row.try_get("id")?,
-            provider: row.try_get("provider")?,
-            method: row.try_get("method")?,
-            amount: format_minor(row.try_get("amount")?, currency),
-            currency: code,
+            id: row.id,
+            provider: row.provider,
+            method: row.method,
+            amount: format_minor(row.amount, currency),
+            currency: row.currency,
             payment_intent: row
-                .try_get::<Option<String>, _>("provider_ref")?
+                .provider_ref
                 .map(|id| PaymentIntent { id, client_secret }),
-            failure_reason: row.try_get("failure_reason")?,
+            failure_reason: row.failure_reason,
             status,
-            created_at: rfc3339(row.try_get("created_at")?),
+            created_at: rfc3339(row.created_at),
         })
     }
-}
-
-/// Adds `amount` to the day's deposit total if it stays within `per_day`.
-async fn use_allowance(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    currency: Currency,
-    day: i64,
-    amount: i64,
-    per_day: i64,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO deposit_usage (user_id, currency, day, total) VALUES ($1, $2, $3, 0)
-         ON CONFLICT (user_id, currency, day) DO NOTHING",
-    )
-    .bind(user_id)
-    .bind(currency.code())
-    .bind(day)
-    .execute(&mut *conn)
-    .await?;
-    let n = sqlx::query(
-        "UPDATE deposit_usage SET total = total + $4
-         WHERE user_id = $1 AND currency = $2 AND day = $3 AND total + $4 <= $5",
-    )
-    .bind(user_id)
-    .bind(currency.code())
-    .bind(day)
-    .bind(amount)
-    .bind(per_day)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
 }
 
 /// Ends a pending payment (`failed`, with why) and gives back its share of
@@ -271,31 +235,16 @@ pub(super) async fn fail_in(
     payment_id: &str,
     reason: &str,
 ) -> Result<bool, WalletError> {
-    let row = sqlx::query(
-        "UPDATE payments SET status = 'failed', failure_reason = $3, updated_at = $2
-         WHERE id = $1 AND status = 'pending'
-         RETURNING user_id, amount, currency, created_at",
-    )
-    .bind(payment_id)
-    .bind(now_ms())
-    .bind(reason)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
+    let Some(p) = store::fail_payment(&mut *conn, payment_id, reason, now_ms()).await? else {
         return Ok(false);
     };
-    let user_id: String = row.try_get("user_id")?;
-    let amount: i64 = row.try_get("amount")?;
-    let currency: String = row.try_get("currency")?;
-    let created: i64 = row.try_get("created_at")?;
-    sqlx::query(
-        "UPDATE deposit_usage SET total = total - $4 WHERE user_id = $1 AND currency = $2 AND day = $3 AND total >= $4",
+    store::give_back_allowance(
+        conn,
+        &p.user_id,
+        &p.currency,
+        day_of(p.created_at),
+        p.amount,
     )
-    .bind(&user_id)
-    .bind(&currency)
-    .bind(day_of(created))
-    .bind(amount)
-    .execute(conn)
     .await?;
     Ok(true)
 }
@@ -321,39 +270,25 @@ pub(super) async fn settle_in(
 ) -> Result<Option<Settled>, WalletError> {
     let mut row = None;
     let mut revived = false;
-    for from in ["pending", "failed"] {
-        row = sqlx::query(
-            "UPDATE payments SET status = 'succeeded', provider_ref = COALESCE(provider_ref, $2),
-                    provider_status = 'succeeded', updated_at = $3
-             WHERE id = $1 AND status = $4
-             RETURNING user_id, provider, amount, currency, created_at",
-        )
-        .bind(payment_id)
-        .bind(provider_ref)
-        .bind(now_ms())
-        .bind(from)
-        .fetch_optional(&mut *conn)
-        .await?;
+    for from in [PaymentStatus::Pending, PaymentStatus::Failed] {
+        row = store::succeed_payment(&mut *conn, payment_id, provider_ref, from, now_ms()).await?;
         if row.is_some() {
-            revived = from == "failed";
+            revived = from == PaymentStatus::Failed;
             break;
         }
     }
     let Some(row) = row else {
         return Ok(None);
     };
-    let user_id: String = row.try_get("user_id")?;
-    let provider: String = row.try_get("provider")?;
-    let amount: i64 = row.try_get("amount")?;
-    let code: String = row.try_get("currency")?;
-    let currency = Currency::stored(&code)?;
+    let (user_id, provider, amount) = (row.user_id, row.provider, row.amount);
+    let currency = Currency::stored(&row.currency)?;
     if revived {
         tracing::warn!(payment = %payment_id, "provider confirmed a payment that had failed here: crediting it");
-        use_allowance(
+        store::use_allowance(
             conn,
             &user_id,
-            currency,
-            day_of(row.try_get("created_at")?),
+            currency.code(),
+            day_of(row.created_at),
             amount,
             i64::MAX / 2,
         )
@@ -382,11 +317,7 @@ pub(super) async fn settle_in(
     )
     .await
     .map_err(|e| ChargeError::from_ledger(e, currency))?;
-    sqlx::query("UPDATE payments SET operation_id = $2 WHERE id = $1")
-        .bind(payment_id)
-        .bind(&posted.operation_id)
-        .execute(&mut *conn)
-        .await?;
+    store::link_operation(&mut *conn, payment_id, &posted.operation_id).await?;
     let money = format_minor(amount, currency);
     let notification = notifications::notify(
         conn,

@@ -16,7 +16,7 @@ use crate::wallet::events::EventOutcome;
 use crate::wallet::model::*;
 use crate::wallet::payments::DepositInput;
 use crate::wallet::provider::verify_stripe_signature;
-use crate::wallet::service::SendInput;
+use crate::wallet::transfers::SendInput;
 use crate::wallet::verify::{VerifyReport, verify};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,7 +1,5 @@
 //! Wallet rules: balances, history, transfers between fans.
 
-use sqlx::{AssertSqlSafe, Row, any::AnyRow};
-
 use crate::db::rfc3339;
 use crate::domain::Invalid;
 use crate::http::validate::normalize_email;
@@ -12,22 +10,13 @@ use crate::wallet::error::{ChargeError, WalletError, amount_invalid};
 use crate::wallet::ledger::{self, Operation, Posting};
 use crate::wallet::model::*;
 use crate::wallet::money::{AmountInput, Currency, format_minor};
+use crate::wallet::store::{self, HistoryRow};
 
 impl Wallet {
     /// The currency of the fan's favourite club, or EUR.
     pub async fn primary_currency(&self, user_id: &str) -> Result<Currency, WalletError> {
-        let row = sqlx::query(
-            "SELECT c.currency FROM users u LEFT JOIN clubs c ON c.id = u.club_id WHERE u.id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(self.db.reader())
-        .await?;
-        let code: Option<String> = match row {
-            Some(r) => r.try_get("currency")?,
-            None => None,
-        };
         // A fan without a club pays in euros.
-        match code {
+        match store::club_currency(self.db.reader(), user_id).await? {
             Some(c) => Ok(Currency::stored(&c)?),
             None => Ok(Currency::Eur),
         }
@@ -35,18 +24,12 @@ impl Wallet {
 
     pub async fn balances(&self, user_id: &str) -> Result<BalanceResponse, WalletError> {
         let primary = self.primary_currency(user_id).await?;
-        let rows = sqlx::query(
-        "SELECT currency, balance FROM accounts WHERE kind = 'user' AND owner_id = $1 ORDER BY currency",
-    )
-    .bind(user_id)
-    .fetch_all(self.db.reader())
-    .await?;
+        let rows = store::balances(self.db.reader(), user_id).await?;
         let mut primary_balance = 0;
         let mut list = Vec::new();
-        for r in &rows {
-            let code: String = r.try_get("currency")?;
-            let cur = Currency::stored(&code)?;
-            let bal: i64 = r.try_get("balance")?;
+        for r in rows {
+            let cur = Currency::stored(&r.currency)?;
+            let bal = r.balance;
             if cur == primary {
                 primary_balance = bal;
             }
@@ -71,26 +54,18 @@ impl Wallet {
         })
     }
 
-    fn transaction_from_row(&self, r: &AnyRow) -> Result<Transaction, WalletError> {
-        let code: String = r.try_get("currency")?;
-        let cur = Currency::stored(&code)?;
-        let kind: String = r.try_get("kind")?;
-        let direction: String = r.try_get("direction")?;
-        let cp_kind: String = r.try_get("cp_kind")?;
-        let cp_owner: String = r.try_get("cp_owner")?;
+    fn transaction_from_row(&self, r: HistoryRow) -> Result<Transaction, WalletError> {
+        let cur = Currency::stored(&r.currency)?;
+        let (kind, direction, cp_kind, cp_owner) = (r.kind, r.direction, r.cp_kind, r.cp_owner);
         let counterparty = match cp_kind.as_str() {
             "user" => Counterparty {
                 kind: "user".into(),
                 id: Some(cp_owner),
-                name: r
-                    .try_get::<Option<String>, _>("cp_user")?
-                    .unwrap_or_default(),
+                name: r.cp_user.unwrap_or_default(),
             },
             "club_revenue" => Counterparty {
                 kind: "club".into(),
-                name: r
-                    .try_get::<Option<String>, _>("cp_club")?
-                    .unwrap_or_else(|| cp_owner.clone()),
+                name: r.cp_club.unwrap_or_else(|| cp_owner.clone()),
                 id: Some(cp_owner),
             },
             "provider_funding" => Counterparty {
@@ -117,26 +92,23 @@ impl Wallet {
             (k, "out") => format!("{} — {}", capitalize(k), counterparty.name),
             (k, _) => format!("{} from {}", capitalize(k), counterparty.name),
         };
-        let reference = match (
-            r.try_get::<Option<String>, _>("reference_type")?,
-            r.try_get::<Option<String>, _>("reference_id")?,
-        ) {
+        let reference = match (r.reference_type, r.reference_id) {
             (Some(kind), Some(id)) => Some(Reference { kind, id }),
             _ => None,
         };
         Ok(Transaction {
-            id: r.try_get("id")?,
+            id: r.id,
             kind,
             direction,
-            amount: format_minor(r.try_get("amount")?, cur),
+            amount: format_minor(r.amount, cur),
             currency: cur.code().to_owned(),
-            balance_after: format_minor(r.try_get("balance_after")?, cur),
+            balance_after: format_minor(r.balance_after, cur),
             counterparty,
             description,
-            note: r.try_get("note")?,
+            note: r.note,
             reference,
             status: "completed".into(),
-            created_at: rfc3339(r.try_get("created_at")?),
+            created_at: rfc3339(r.created_at),
         })
     }
 
@@ -166,27 +138,12 @@ impl Wallet {
                     })?,
             ),
         };
-        let sql = format!(
-            "SELECT * FROM ({HISTORY_SQL}) h
-         WHERE $2 = 0 OR h.position < $3 OR (h.position = $3 AND h.id < $4)
-         ORDER BY h.position DESC, h.id DESC LIMIT $5 OFFSET $6"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(user_id)
-            .bind(i64::from(after.is_some()))
-            .bind(after.map_or(0, |a| a.0))
-            .bind(after.map_or("", |a| a.1))
-            .bind(limit + 1)
-            .bind(offset)
-            .fetch_all(self.db.reader())
-            .await?;
+        let rows = store::history_page(self.db.reader(), user_id, after, limit + 1, offset).await?;
         let mut page = rows
-            .iter()
+            .into_iter()
             .map(|r| {
-                Ok((
-                    self.transaction_from_row(r)?,
-                    r.try_get::<i64, _>("position")?,
-                ))
+                let position = r.position;
+                Ok((self.transaction_from_row(r)?, position))
             })
             .collect::<Result<Vec<_>, WalletError>>()?;
         let next_cursor =
@@ -199,14 +156,10 @@ impl Wallet {
     }
 
     pub async fn transaction(&self, user_id: &str, id: &str) -> Result<Transaction, WalletError> {
-        let sql = format!("{HISTORY_SQL} AND t.id = $2");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(user_id)
-            .bind(id)
-            .fetch_optional(self.db.reader())
+        let row = store::history_entry(self.db.reader(), user_id, id)
             .await?
             .ok_or(WalletError::NotFound("transaction"))?;
-        self.transaction_from_row(&row)
+        self.transaction_from_row(row)
     }
 
     /// The user's side of a transfer just posted in the transaction `conn` holds.
@@ -216,13 +169,10 @@ impl Wallet {
         user_id: &str,
         transfer_id: &str,
     ) -> Result<Transaction, WalletError> {
-        let sql = format!("{HISTORY_SQL} AND t.id = $2");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(user_id)
-            .bind(transfer_id)
-            .fetch_one(conn)
-            .await?;
-        self.transaction_from_row(&row)
+        let row = store::history_entry(conn, user_id, transfer_id)
+            .await?
+            .ok_or_else(|| WalletError::Internal(format!("transfer {transfer_id} not posted")))?;
+        self.transaction_from_row(row)
     }
 
     pub async fn send(
@@ -249,25 +199,22 @@ impl Wallet {
         } else {
             "recipientId"
         };
-        let rows = sqlx::query(
-        "SELECT u.id, u.name, u.email, c.currency FROM users u LEFT JOIN clubs c ON c.id = u.club_id
-         WHERE u.id = $1 OR u.id = $2 OR (u.email = $3 AND $3 <> '')",
-    )
-    .bind(sender)
-    .bind(input.recipient_id.as_deref().map(str::trim).unwrap_or(""))
-    .bind(email.as_deref().unwrap_or(""))
-    .fetch_all(self.db.reader())
-    .await?;
+        let rows = store::parties(
+            self.db.reader(),
+            sender,
+            input.recipient_id.as_deref().map(str::trim).unwrap_or(""),
+            email.as_deref().unwrap_or(""),
+        )
+        .await?;
         let mut sender_row = None;
         let mut recipient = None;
         for r in &rows {
-            let id: String = r.try_get("id")?;
-            if id == sender {
+            if r.id == sender {
                 sender_row = Some(r);
             }
             let matches = match (&input.recipient_id, &email) {
-                (Some(rid), _) => rid.trim() == id,
-                (None, Some(e)) => !e.is_empty() && r.try_get::<String, _>("email")? == *e,
+                (Some(rid), _) => rid.trim() == r.id,
+                (None, Some(e)) => !e.is_empty() && r.email == *e,
                 (None, None) => false,
             };
             if matches {
@@ -276,8 +223,8 @@ impl Wallet {
         }
         let sender_row = sender_row.ok_or(WalletError::AccountGone)?;
         let recipient = recipient.ok_or(WalletError::NotFound("recipient"))?;
-        let recipient_id: String = recipient.try_get("id")?;
-        let recipient_name: String = recipient.try_get("name")?;
+        let recipient_id = recipient.id.clone();
+        let recipient_name = recipient.name.clone();
         if recipient_id == sender {
             return Err(Invalid::field(
                 field,
@@ -286,14 +233,11 @@ impl Wallet {
             )
             .into());
         }
-        let sender_name: String = sender_row.try_get("name")?;
-        let currency = match input.currency {
-            Some(c) => c,
-            None => sender_row
-                .try_get::<Option<String>, _>("currency")?
-                .map(|c| Currency::stored(&c))
-                .transpose()?
-                .unwrap_or(Currency::Eur),
+        let sender_name = sender_row.name.clone();
+        let currency = match (input.currency, &sender_row.currency) {
+            (Some(c), _) => c,
+            (None, Some(c)) => Currency::stored(c)?,
+            (None, None) => Currency::Eur,
         };
         let amount = parse_amount(&input.amount, currency)?;
 
@@ -368,22 +312,6 @@ impl Wallet {
         Ok(resp)
     }
 }
-
-/// The user's side of transfers: direction, their balance after it, and who
-/// was on the other side (a name, never an e-mail).
-const HISTORY_SQL: &str = "
-SELECT t.id, t.amount, t.currency, t.kind, t.note, t.reference_type, t.reference_id, t.created_at,
-       CASE WHEN t.debit_account_id = a.id THEN 'out' ELSE 'in' END AS direction,
-       CASE WHEN t.debit_account_id = a.id THEN t.debit_balance_after ELSE t.credit_balance_after END AS balance_after,
-       CASE WHEN t.debit_account_id = a.id THEN COALESCE(t.debit_position, t.created_at * 1000)
-            ELSE COALESCE(t.credit_position, t.created_at * 1000) END AS position,
-       o.kind AS cp_kind, o.owner_id AS cp_owner, u.name AS cp_user, c.name AS cp_club
-FROM accounts a
-JOIN transfers t ON t.debit_account_id = a.id OR t.credit_account_id = a.id
-JOIN accounts o ON o.id = CASE WHEN t.debit_account_id = a.id THEN t.credit_account_id ELSE t.debit_account_id END
-LEFT JOIN users u ON o.kind = 'user' AND u.id = o.owner_id
-LEFT JOIN clubs c ON o.kind = 'club_revenue' AND c.id = o.owner_id
-WHERE a.kind = 'user' AND a.owner_id = $1";
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
