@@ -1,14 +1,12 @@
 //! A fan's cart: sized items, quantities checked against the stock.
 
-use sqlx::Row;
-
-use crate::db::{new_id, now_ms};
+use crate::db::now_ms;
 use crate::domain::Invalid;
 use crate::shop::Shop;
 use crate::shop::error::ShopError;
 use crate::shop::error::Shortage;
 use crate::shop::model::*;
-use crate::shop::store::*;
+use crate::shop::store::{self, CART_QUANTITY, cart_lines};
 use crate::wallet::money::{Currency, format_minor};
 
 impl Shop {
@@ -56,22 +54,9 @@ impl Shop {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         // Adding to an existing line sums the quantities; the CHECK keeps a line at 10.
-        let row = sqlx::query(
-        "INSERT INTO cart_items (id, user_id, variant_id, quantity, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5)
-         ON CONFLICT (user_id, variant_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity,
-                                                        updated_at = excluded.updated_at
-         RETURNING quantity",
-    )
-    .bind(new_id())
-    .bind(user_id)
-    .bind(&variant.id)
-    .bind(quantity)
-    .bind(now)
-    .fetch_one(tx.conn())
-    .await;
-        let line_quantity: i64 = match row {
-            Ok(r) => r.try_get("quantity")?,
+        let added = store::add_to_cart(tx.conn(), user_id, &variant.id, quantity, now).await;
+        let line_quantity = match added {
+            Ok(q) => q,
             Err(e) if CART_QUANTITY.violated_by(&e) => {
                 return Err(Invalid::field(
                     "quantity",
@@ -118,18 +103,10 @@ impl Shop {
             });
         }
         let mut tx = self.db.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE cart_items SET quantity = $3, updated_at = $4 WHERE id = $1 AND user_id = $2",
-        )
-        .bind(item_id)
-        .bind(user_id)
-        .bind(quantity)
-        .bind(now_ms())
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+        let found =
+            store::set_cart_quantity(tx.conn(), user_id, item_id, quantity, now_ms()).await?;
         tx.commit().await?;
-        if n == 0 {
+        if !found {
             return Err(ShopError::NotFound("cart item"));
         }
         self.cart(user_id).await
@@ -137,14 +114,9 @@ impl Shop {
 
     pub async fn remove_cart_item(&self, user_id: &str, item_id: &str) -> Result<Cart, ShopError> {
         let mut tx = self.db.begin_write().await?;
-        let n = sqlx::query("DELETE FROM cart_items WHERE id = $1 AND user_id = $2")
-            .bind(item_id)
-            .bind(user_id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
+        let found = store::remove_cart_item(tx.conn(), user_id, item_id).await?;
         tx.commit().await?;
-        if n == 0 {
+        if !found {
             return Err(ShopError::NotFound("cart item"));
         }
         self.cart(user_id).await

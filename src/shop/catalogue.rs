@@ -1,7 +1,5 @@
 //! The catalogue fans browse.
 
-use sqlx::{AssertSqlSafe, Row};
-
 use crate::shop::Shop;
 use crate::shop::error::ShopError;
 use crate::shop::model::*;
@@ -29,34 +27,19 @@ impl Shop {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {PRODUCT_COLUMNS} FROM products p
-         WHERE p.active = 1 AND ($1 = '' OR p.club_id = $1) AND ($2 = '' OR LOWER(p.category) = LOWER($2))
-           AND ($3 = '' OR LOWER(p.name) LIKE $4 ESCAPE '\\' OR LOWER(p.description) LIKE $4 ESCAPE '\\')
-           AND ($5 = '' OR p.id > $5)
-         ORDER BY p.id LIMIT $6 OFFSET $7"
-    )))
-    .bind(q.club.as_deref().unwrap_or(""))
-    .bind(category)
-    .bind(text)
-    .bind(&pattern)
-    .bind(q.cursor.as_deref().unwrap_or(""))
-    .bind(limit + 1)
-    .bind(offset)
-    .fetch_all(self.db.reader())
-    .await?;
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-        let mut variants = variants_of(self.db.reader(), &ids).await?;
-        let mut products = rows
-            .iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                product_from_row(r, variants.remove(&id).unwrap_or_default())
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let mut products = catalogue_page(
+            self.db.reader(),
+            CatalogueFilter {
+                club: q.club.as_deref().unwrap_or(""),
+                category,
+                text,
+                pattern: &pattern,
+                after_id: q.cursor.as_deref().unwrap_or(""),
+                limit: limit + 1,
+                offset,
+            },
+        )
+        .await?;
         let next_cursor = crate::http::validate::next_page(&mut products, limit, |p| p.id.clone());
         Ok(ProductList {
             products,

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{AssertSqlSafe, Row};
 
 use crate::db::{new_id, now_ms};
 use crate::domain::{Caller, Forbidden};
@@ -12,7 +11,7 @@ use crate::shop::Shop;
 use crate::shop::error::ShopError;
 use crate::shop::error::Shortage;
 use crate::shop::model::*;
-use crate::shop::store::*;
+use crate::shop::store::{self, NewOrder, cart_lines, load_order};
 use crate::wallet::error::amount_invalid;
 use crate::wallet::money::{Currency, format_minor};
 use crate::wallet::sales::{self, Charge, ChargeLine, Payee};
@@ -54,20 +53,9 @@ impl Shop {
         // Each line's stock is taken by a conditional update: concurrent checkouts
         // can never sell more than there is.
         for l in &lines {
-            let taken = sqlx::query(
-                "UPDATE product_variants SET stock = stock - $2 WHERE id = $1 AND stock >= $2",
-            )
-            .bind(&l.item.variant_id)
-            .bind(l.item.quantity)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-            if taken == 0 {
-                let left: i64 = sqlx::query("SELECT stock FROM product_variants WHERE id = $1")
-                    .bind(&l.item.variant_id)
-                    .fetch_one(tx.conn())
-                    .await?
-                    .try_get("stock")?;
+            if let Err(left) =
+                store::take_stock(tx.conn(), &l.item.variant_id, l.item.quantity).await?
+            {
                 return Err(ShopError::OutOfStock {
                     message: format!("only {left} left of {}; nothing was charged", l.item.name),
                     shortage: Shortage {
@@ -107,40 +95,21 @@ impl Shop {
             },
         )
         .await?;
-        sqlx::query(
-        "INSERT INTO orders (id, user_id, status, total, currency, commission_bps, operation_id, created_at, updated_at)
-         VALUES ($1, $2, 'paid', $3, $4, $5, $6, $7, $7)",
-    )
-    .bind(&order_id)
-    .bind(user_id)
-    .bind(total)
-    .bind(currency.code())
-    .bind(bps)
-    .bind(&charged.operation_id)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-        for (i, l) in lines.iter().enumerate() {
-            sqlx::query(
-            "INSERT INTO order_lines (order_id, line_no, product_id, variant_id, club_id, name, size, unit_price, quantity)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        store::insert_order(
+            tx.conn(),
+            NewOrder {
+                id: &order_id,
+                user_id,
+                total,
+                currency: currency.code(),
+                commission_bps: bps,
+                operation_id: &charged.operation_id,
+                now,
+            },
+            &lines,
         )
-        .bind(&order_id)
-        .bind(i as i64 + 1)
-        .bind(&l.item.product_id)
-        .bind(&l.item.variant_id)
-        .bind(&l.item.club_id)
-        .bind(&l.item.name)
-        .bind(l.item.size.as_deref())
-        .bind(l.price)
-        .bind(l.item.quantity)
-        .execute(tx.conn())
         .await?;
-        }
-        sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
-            .bind(user_id)
-            .execute(tx.conn())
-            .await?;
+        store::empty_cart(tx.conn(), user_id).await?;
         let (order, _) = load_order(tx.conn(), &order_id)
             .await?
             .ok_or_else(|| ShopError::Internal("order vanished".into()))?;
@@ -165,16 +134,14 @@ impl Shop {
         } else {
             q.offset.unwrap_or(0)
         };
-        let rows = sqlx::query(AssertSqlSafe(format!(
-        "{ORDER_SQL} WHERE user_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3 OFFSET $4"
-    )))
-    .bind(user_id)
-    .bind(q.cursor.as_deref().unwrap_or(""))
-    .bind(limit + 1)
-    .bind(offset)
-    .fetch_all(self.db.reader())
-    .await?;
-        let mut orders = orders_with_lines(&mut *self.db.reader().acquire().await?, rows).await?;
+        let mut orders = store::orders_of(
+            &mut *self.db.reader().acquire().await?,
+            user_id,
+            q.cursor.as_deref().unwrap_or(""),
+            limit + 1,
+            offset,
+        )
+        .await?;
         let next_cursor = crate::http::validate::next_page(&mut orders, limit, |o| o.id.clone());
         Ok(OrderList {
             orders,
@@ -199,16 +166,7 @@ impl Shop {
     ) -> Result<CheckoutResponse, ShopError> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query(
-        "UPDATE orders SET status = 'cancelled', updated_at = $3 WHERE id = $1 AND user_id = $2 AND status = 'paid'
-         RETURNING currency, commission_bps",
-    )
-    .bind(id)
-    .bind(user_id)
-    .bind(now)
-    .fetch_optional(tx.conn())
-    .await?;
-        let Some(row) = row else {
+        let Some((currency, bps)) = store::cancel_order(tx.conn(), user_id, id, now).await? else {
             drop(tx);
             return match load_order(&mut *self.db.reader().acquire().await?, id).await? {
                 Some((o, owner)) if owner == user_id => {
@@ -217,22 +175,11 @@ impl Shop {
                 _ => Err(ShopError::NotFound("order")),
             };
         };
-        let currency = Currency::stored(&row.try_get::<String, _>("currency")?)?;
-        let bps: i64 = row.try_get("commission_bps")?;
-        let lines = sqlx::query("SELECT variant_id, club_id, unit_price, quantity FROM order_lines WHERE order_id = $1 ORDER BY line_no")
-        .bind(id)
-        .fetch_all(tx.conn())
-        .await?;
+        let currency = Currency::stored(&currency)?;
         let mut per_club: BTreeMap<String, i64> = BTreeMap::new();
-        for l in &lines {
-            let q: i64 = l.try_get("quantity")?;
-            sqlx::query("UPDATE product_variants SET stock = stock + $2 WHERE id = $1")
-                .bind(l.try_get::<String, _>("variant_id")?)
-                .bind(q)
-                .execute(tx.conn())
-                .await?;
-            *per_club.entry(l.try_get("club_id")?).or_default() +=
-                l.try_get::<i64, _>("unit_price")? * q;
+        for l in store::sold_lines(tx.conn(), id).await? {
+            store::return_stock(tx.conn(), &l.variant_id, l.quantity).await?;
+            *per_club.entry(l.club_id).or_default() += l.unit_price * l.quantity;
         }
         let refunded = sales::refund(
             tx.conn(),
@@ -278,14 +225,7 @@ impl Shop {
         id: &str,
         status: &str,
     ) -> Result<Order, ShopError> {
-        let clubs: Vec<String> =
-            sqlx::query("SELECT DISTINCT club_id FROM order_lines WHERE order_id = $1")
-                .bind(id)
-                .fetch_all(self.db.reader())
-                .await?
-                .iter()
-                .map(|r| r.try_get("club_id"))
-                .collect::<Result<_, _>>()?;
+        let clubs = store::order_clubs(self.db.reader(), id).await?;
         if clubs.is_empty() {
             return Err(ShopError::NotFound("order"));
         }
@@ -298,21 +238,12 @@ impl Shop {
             _ => OrderStatus::Shipped,
         };
         let mut tx = self.db.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE orders SET status = $2, updated_at = $4 WHERE id = $1 AND status = $3",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(from.as_str())
-        .bind(now_ms())
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+        let moved = store::move_order(tx.conn(), id, from, status, now_ms()).await?;
         tx.commit().await?;
         let (order, _) = load_order(&mut *self.db.reader().acquire().await?, id)
             .await?
             .ok_or(ShopError::NotFound("order"))?;
-        if n == 0 {
+        if !moved {
             return Err(ShopError::InvalidTransition {
                 from: order.status.to_string(),
                 to: status.to_owned(),
