@@ -6,14 +6,12 @@
 //! `provisioning` eSIM that a retry with the same key, or the periodic sweep,
 //! settles once it is clearly orphaned.
 
-use sqlx::Row;
-
 use crate::db::{new_id, now_ms};
 use crate::esim::Esims;
 use crate::esim::error::EsimError;
 use crate::esim::model::*;
 use crate::esim::provider::{ProfileOrder, SupplierError};
-use crate::esim::store::{DAY_MS, esim_with};
+use crate::esim::store::{self, DAY_MS, NewEsim, ReadyProfile, esim_with};
 use crate::replay::Replay;
 use crate::wallet::ChargeError;
 use crate::wallet::ledger::{self, AccountKind};
@@ -86,22 +84,18 @@ impl Esims {
         let id = new_id();
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO esims (id, user_id, plan_id, provider, status, data_total_mb, data_used_mb, validity_days,
-                                validity_starts, price, currency, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'provisioning', $5, 0, $6, $7, $8, $9, $10, $10)",
+        store::insert_provisioning(
+            tx.conn(),
+            NewEsim {
+                id: &id,
+                user_id,
+                plan: &plan,
+                provider: provider.name(),
+                price,
+                currency: currency.code(),
+                now,
+            },
         )
-        .bind(&id)
-        .bind(user_id)
-        .bind(&plan.id)
-        .bind(provider.name())
-        .bind(plan.data_mb)
-        .bind(plan.validity_days)
-        .bind(&plan.validity_starts)
-        .bind(price)
-        .bind(currency.code())
-        .bind(now)
-        .execute(tx.conn())
         .await?;
         let charged = SupplierPayment {
             user_id,
@@ -175,22 +169,20 @@ impl Esims {
         let expires =
             (plan.validity_starts == "purchase").then_some(now + plan.validity_days * DAY_MS);
         let mut tx = self.db.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE esims SET status = 'ready', iccid = $2, matching_id = $3, smdp_address = $4,
-                    activation_code = $5, expires_at = $6, updated_at = $7
-             WHERE id = $1 AND status = 'provisioning'",
+        let ready = store::mark_ready(
+            tx.conn(),
+            &id,
+            ReadyProfile {
+                iccid: &profile.iccid,
+                matching_id: &profile.matching_id,
+                smdp_address: &profile.smdp_address,
+                activation_code: &profile.activation_code,
+                expires_at: expires,
+            },
+            now_ms(),
         )
-        .bind(&id)
-        .bind(&profile.iccid)
-        .bind(&profile.matching_id)
-        .bind(&profile.smdp_address)
-        .bind(&profile.activation_code)
-        .bind(expires)
-        .bind(now_ms())
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if updated == 0 {
+        .await?;
+        if !ready {
             // The sweep refunded it first (a supplier slower than the timeout
             // allows): the refund's answer stands.
             drop(tx);
@@ -212,16 +204,12 @@ impl Esims {
     pub(super) async fn paid_with_key<T: serde::Serialize>(
         &self,
         replay: &Replay<T>,
-        sql: &'static str,
+        topup: bool,
     ) -> Result<String, EsimError> {
         let key = replay.key().ok_or(EsimError::KeyUsedElsewhere)?;
-        let row = sqlx::query(sql)
-            .bind(replay.user())
-            .bind(&key.key)
-            .fetch_optional(self.db.reader())
+        store::paid_with_key(self.db.reader(), replay.user(), &key.key, topup)
             .await?
-            .ok_or(EsimError::KeyUsedElsewhere)?;
-        Ok(row.try_get("id")?)
+            .ok_or(EsimError::KeyUsedElsewhere)
     }
 
     async fn resume_purchase(
@@ -229,14 +217,7 @@ impl Esims {
         user_id: &str,
         replay: &Replay<PurchaseResponse>,
     ) -> Result<PurchaseResponse, EsimError> {
-        let id = self
-            .paid_with_key(
-                replay,
-                "SELECT t.reference_id AS id FROM ledger_operations o JOIN transfers t ON t.operation_id = o.id
-                 WHERE o.user_id = $1 AND o.idempotency_key = $2 AND o.kind = 'esim_purchase'
-                   AND t.reference_type = 'esim'",
-            )
-            .await?;
+        let id = self.paid_with_key(replay, false).await?;
         self.answer_for(user_id, &id, replay).await
     }
 
@@ -256,11 +237,7 @@ impl Esims {
         };
         match current.status {
             EsimStatus::Provisioning => {
-                let row = sqlx::query("SELECT created_at FROM esims WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(self.db.reader())
-                    .await?;
-                let age = now_ms() - row.try_get::<i64, _>("created_at")?;
+                let age = now_ms() - store::esim_created_at(self.db.reader(), id).await?;
                 if age < self.orphaned_after().as_millis() as i64 {
                     return Err(EsimError::InFlight);
                 }
@@ -301,22 +278,14 @@ impl Esims {
         replay: Option<&Replay<PurchaseResponse>>,
     ) -> Result<Option<EsimError>, EsimError> {
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query(
-            "UPDATE esims SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'provisioning'
-             RETURNING user_id, provider, price, currency",
-        )
-        .bind(esim_id)
-        .bind(now_ms())
-        .fetch_optional(tx.conn())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let user_id: String = row.try_get("user_id")?;
-        let provider: String = row.try_get("provider")?;
-        let currency = Currency::stored(&row.try_get::<String, _>("currency")?)?;
+        let Some(sale) = store::fail_provisioning(tx.conn(), esim_id, now_ms()).await? else {
+            return Ok(None);
+        };
+        let currency = Currency::stored(&sale.currency)?;
         let refunded = SupplierPayment {
-            user_id: &user_id,
-            supplier: &provider,
-            amount: row.try_get("price")?,
+            user_id: &sale.user_id,
+            supplier: &sale.provider,
+            amount: sale.price,
             currency,
             operation: "esim_refund",
             esim_id,
@@ -348,25 +317,13 @@ impl Esims {
     ) -> Result<usize, EsimError> {
         let cutoff = now_ms() - older_than.as_millis() as i64;
         let mut refunded = 0;
-        let purchases =
-            sqlx::query("SELECT id FROM esims WHERE status = 'provisioning' AND created_at <= $1")
-                .bind(cutoff)
-                .fetch_all(self.db.reader())
-                .await?;
-        for r in purchases {
-            let id: String = r.try_get("id")?;
+        for id in store::unsettled(self.db.reader(), false, cutoff).await? {
             if self.fail_and_refund(&id, None).await?.is_some() {
                 tracing::warn!(esim = %id, "stuck eSIM purchase refunded");
                 refunded += 1;
             }
         }
-        let topups =
-            sqlx::query("SELECT id FROM esim_topups WHERE status = 'pending' AND created_at <= $1")
-                .bind(cutoff)
-                .fetch_all(self.db.reader())
-                .await?;
-        for r in topups {
-            let id: String = r.try_get("id")?;
+        for id in store::unsettled(self.db.reader(), true, cutoff).await? {
             if self.fail_topup(&id, None).await?.is_some() {
                 tracing::warn!(topup = %id, "stuck eSIM top-up refunded");
                 refunded += 1;

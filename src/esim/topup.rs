@@ -3,7 +3,7 @@
 //! settles it; a `pending` top-up left by a crash is settled by a retry with
 //! the same key or by the sweep.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use crate::db::{new_id, now_ms};
 use crate::domain::Invalid;
@@ -12,7 +12,7 @@ use crate::esim::error::EsimError;
 use crate::esim::model::*;
 use crate::esim::provider::SupplierError;
 use crate::esim::purchase::SupplierPayment;
-use crate::esim::store::{DAY_MS, esim_with};
+use crate::esim::store::{self, NewTopup, esim_with};
 use crate::replay::Replay;
 use crate::wallet::ChargeError;
 use crate::wallet::ledger::{self, AccountKind};
@@ -80,20 +80,20 @@ impl Esims {
             }
             Err(e) => return Err(e.into()),
         };
-        sqlx::query(
-            "INSERT INTO esim_topups (id, esim_id, user_id, plan_id, provider, price, currency, operation_id, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9)",
+        store::insert_topup(
+            tx.conn(),
+            NewTopup {
+                id: &topup_id,
+                esim_id: id,
+                user_id,
+                plan_id: &plan.id,
+                provider: provider.name(),
+                price,
+                currency: currency.code(),
+                operation_id: &operation,
+                now,
+            },
         )
-        .bind(&topup_id)
-        .bind(id)
-        .bind(user_id)
-        .bind(&plan.id)
-        .bind(provider.name())
-        .bind(price)
-        .bind(currency.code())
-        .bind(&operation)
-        .bind(now)
-        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         // As for purchases: a cancelled request must not leave a charge without
@@ -132,34 +132,17 @@ impl Esims {
             };
         }
         let mut tx = self.db.begin_write().await?;
-        let applied = sqlx::query(
-            "UPDATE esim_topups SET status = 'applied', updated_at = $2 WHERE id = $1 AND status = 'pending'
-             RETURNING esim_id",
-        )
-        .bind(&topup_id)
-        .bind(now_ms())
-        .fetch_optional(tx.conn())
-        .await?;
-        let Some(applied) = applied else {
+        let Some(esim_id) = store::apply_topup(tx.conn(), &topup_id, now_ms()).await? else {
             drop(tx);
             return self.topup_answer(&user_id, &topup_id, &replay).await;
         };
-        let esim_id: String = applied.try_get("esim_id")?;
-        // Unlimited stays unlimited; days extend the current expiry (if running).
-        sqlx::query(
-            "UPDATE esims SET data_total_mb = CASE WHEN data_total_mb IS NULL OR $2 IS NULL THEN NULL ELSE data_total_mb + $2 END,
-                    validity_days = validity_days + $3,
-                    expires_at = CASE WHEN expires_at IS NULL THEN NULL ELSE expires_at + $4 END,
-                    status = CASE WHEN status = 'depleted' THEN 'active' ELSE status END,
-                    notified_80 = 0, notified_100 = 0, updated_at = $5
-             WHERE id = $1",
+        store::extend(
+            tx.conn(),
+            &esim_id,
+            plan.data_mb,
+            plan.validity_days,
+            now_ms(),
         )
-        .bind(&esim_id)
-        .bind(plan.data_mb)
-        .bind(plan.validity_days)
-        .bind(plan.validity_days * DAY_MS)
-        .bind(now_ms())
-        .execute(tx.conn())
         .await?;
         let resp = topped_up(tx.conn(), &user_id, &esim_id, &replay).await?;
         tx.commit().await?;
@@ -174,25 +157,17 @@ impl Esims {
         replay: Option<&Replay<PurchaseResponse>>,
     ) -> Result<Option<EsimError>, EsimError> {
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query(
-            "UPDATE esim_topups SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'
-             RETURNING esim_id, user_id, provider, price, currency",
-        )
-        .bind(topup_id)
-        .bind(now_ms())
-        .fetch_optional(tx.conn())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let user_id: String = row.try_get("user_id")?;
-        let esim_id: String = row.try_get("esim_id")?;
-        let currency = Currency::stored(&row.try_get::<String, _>("currency")?)?;
+        let Some(sale) = store::fail_topup(tx.conn(), topup_id, now_ms()).await? else {
+            return Ok(None);
+        };
+        let currency = Currency::stored(&sale.currency)?;
         let refunded = SupplierPayment {
-            user_id: &user_id,
-            supplier: &row.try_get::<String, _>("provider")?,
-            amount: row.try_get("price")?,
+            user_id: &sale.user_id,
+            supplier: &sale.provider,
+            amount: sale.price,
             currency,
             operation: "esim_refund",
-            esim_id: &esim_id,
+            esim_id: &sale.esim_id,
             idempotency_key: None,
         }
         .refund(tx.conn())
@@ -211,13 +186,7 @@ impl Esims {
         user_id: &str,
         replay: &Replay<PurchaseResponse>,
     ) -> Result<PurchaseResponse, EsimError> {
-        let id = self
-            .paid_with_key(
-                replay,
-                "SELECT tu.id FROM ledger_operations o JOIN esim_topups tu ON tu.operation_id = o.id
-                 WHERE o.user_id = $1 AND o.idempotency_key = $2",
-            )
-            .await?;
+        let id = self.paid_with_key(replay, true).await?;
         self.topup_answer(user_id, &id, replay).await
     }
 
@@ -228,17 +197,12 @@ impl Esims {
         topup_id: &str,
         replay: &Replay<PurchaseResponse>,
     ) -> Result<PurchaseResponse, EsimError> {
-        let row = sqlx::query(
-            "SELECT esim_id, status, created_at, currency FROM esim_topups WHERE id = $1",
-        )
-        .bind(topup_id)
-        .fetch_one(self.db.reader())
-        .await?;
-        let status = TopupStatus::stored(&row.try_get::<String, _>("status")?)?;
-        let esim_id: String = row.try_get("esim_id")?;
+        let row = store::topup(self.db.reader(), topup_id).await?;
+        let status = TopupStatus::stored(&row.status)?;
+        let esim_id = row.esim_id;
         match status {
             TopupStatus::Pending => {
-                let age = now_ms() - row.try_get::<i64, _>("created_at")?;
+                let age = now_ms() - row.created_at;
                 if age < self.orphaned_after().as_millis() as i64 {
                     return Err(EsimError::InFlight);
                 }
@@ -248,7 +212,7 @@ impl Esims {
                 }
             }
             TopupStatus::Failed => {
-                let currency = Currency::stored(&row.try_get::<String, _>("currency")?)?;
+                let currency = Currency::stored(&row.currency)?;
                 let balance =
                     ledger::balance_of(self.db.reader(), AccountKind::User, user_id, currency)
                         .await?;

@@ -1,13 +1,11 @@
 //! A fan's eSIMs, their activation codes, and the supplier's usage reports.
 
-use sqlx::{AssertSqlSafe, Row};
-
 use crate::db::now_ms;
 use crate::domain::Invalid;
 use crate::esim::Esims;
 use crate::esim::error::EsimError;
 use crate::esim::model::*;
-use crate::esim::store::*;
+use crate::esim::store::{self, Threshold, esim_with};
 use crate::notifications;
 
 impl Esims {
@@ -17,17 +15,7 @@ impl Esims {
     }
 
     pub async fn my_esims(&self, user_id: &str) -> Result<Vec<Esim>, EsimError> {
-        let now = now_ms();
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "{ESIM_SQL} WHERE e.user_id = $1 ORDER BY e.id DESC"
-        )))
-        .bind(user_id)
-        .fetch_all(self.db.reader())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| esim_from_row(r, now))
-            .collect::<Result<_, _>>()?)
+        store::esims_of(self.db.reader(), user_id).await
     }
 
     /// v1.0's `GET /api/esim/active`: the most recent usable one.
@@ -73,84 +61,30 @@ impl Esims {
             .into());
         }
         let mut tx = self.db.begin_write().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO esim_webhook_events (provider, event_id, received_at) VALUES ($1, $2, $3)
-         ON CONFLICT (provider, event_id) DO NOTHING",
-        )
-        .bind(provider)
-        .bind(&ev.event_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
+        if !store::first_delivery(tx.conn(), provider, &ev.event_id, now).await? {
             return Ok(false);
         }
-        let row = sqlx::query("SELECT id, user_id FROM esims WHERE provider = $1 AND iccid = $2")
-            .bind(provider)
-            .bind(&ev.iccid)
-            .fetch_optional(tx.conn())
-            .await?;
-        let Some(row) = row else {
+        let Some((id, user_id)) = store::by_iccid(tx.conn(), provider, &ev.iccid).await? else {
             tracing::warn!(event = %ev.event_id, "eSIM event for an unknown profile ignored");
             tx.commit().await?;
             return Ok(true);
         };
-        let id: String = row.try_get("id")?;
-        let user_id: String = row.try_get("user_id")?;
-        // Usage only grows; the first use starts the clock of first-use plans;
-        // a profile that used all its data is depleted.
-        sqlx::query(
-        "UPDATE esims SET
-            data_used_mb = CASE WHEN $2 > data_used_mb THEN $2 ELSE data_used_mb END,
-            first_used_at = COALESCE(first_used_at, $3),
-            expires_at = CASE WHEN expires_at IS NULL AND validity_starts = 'first_use' AND COALESCE(first_used_at, $3) IS NOT NULL
-                              THEN COALESCE(first_used_at, $3) + validity_days * $4 ELSE expires_at END,
-            status = CASE WHEN status = 'ready' AND ($3 IS NOT NULL OR $2 > 0) THEN 'active' ELSE status END,
-            updated_at = $5
-         WHERE id = $1 AND status IN ('ready', 'active', 'depleted')",
-    )
-    .bind(&id)
-    .bind(ev.used_mb.unwrap_or(0))
-    .bind(first_used.or(ev.used_mb.filter(|u| *u > 0).map(|_| now)))
-    .bind(DAY_MS)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-        sqlx::query(
-        "UPDATE esims SET status = 'depleted', updated_at = $2
-         WHERE id = $1 AND status IN ('ready', 'active') AND data_total_mb IS NOT NULL AND data_used_mb >= data_total_mb",
-    )
-    .bind(&id)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-        let expired_by_supplier = ev.status.as_deref() == Some("expired");
-        sqlx::query(
-        "UPDATE esims SET status = 'expired', updated_at = $2
-         WHERE id = $1 AND status IN ('ready', 'active') AND ($3 = 1 OR (expires_at IS NOT NULL AND expires_at <= $2))",
-    )
-    .bind(&id)
-    .bind(now)
-    .bind(i64::from(expired_by_supplier))
-    .execute(tx.conn())
-    .await?;
+        store::record_usage(
+            tx.conn(),
+            &id,
+            ev.used_mb.unwrap_or(0),
+            first_used.or(ev.used_mb.filter(|u| *u > 0).map(|_| now)),
+            ev.status.as_deref() == Some("expired"),
+            now,
+        )
+        .await?;
         // Each threshold is announced once: only the update that flips its flag notifies.
         let mut notes = Vec::new();
-        for (flag, pct, title) in [
-            ("notified_80", 80, "80% of your eSIM data used"),
-            ("notified_100", 100, "Your eSIM data is used up"),
+        for (threshold, pct, title) in [
+            (Threshold::Eighty, 80, "80% of your eSIM data used"),
+            (Threshold::Hundred, 100, "Your eSIM data is used up"),
         ] {
-            let crossed = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE esims SET {flag} = 1 WHERE id = $1 AND {flag} = 0 AND data_total_mb IS NOT NULL
-             AND data_used_mb * 100 >= data_total_mb * {pct}"
-        )))
-            .bind(&id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected()
-                == 1;
+            let crossed = store::crossed(tx.conn(), &id, threshold).await?;
             if crossed {
                 notes.push(
                     notifications::notify(

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-
 use crate::db::{new_id, now_ms};
 use crate::domain::{Caller, Forbidden};
 use crate::replay::Replay;
