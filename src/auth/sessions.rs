@@ -12,8 +12,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use sqlx::Row;
-
 use crate::db::{Db, now_ms};
 use crate::infra::fanout::{Event, Fanout};
 
@@ -75,19 +73,11 @@ async fn revoked_since(
     since: i64,
     access_ttl: Duration,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT family_id, MAX(revoked_at) AS revoked_at FROM refresh_tokens
-         WHERE revoked_at >= $1 GROUP BY family_id",
-    )
-    .bind(since)
-    .fetch_all(db.reader())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let at: i64 = r.try_get("revoked_at")?;
-            Ok((r.try_get("family_id")?, at + access_ttl.as_millis() as i64))
-        })
-        .collect()
+    Ok(crate::auth::store::revoked_since(db.reader(), since)
+        .await?
+        .into_iter()
+        .map(|(sid, at)| (sid, at + access_ttl.as_millis() as i64))
+        .collect())
 }
 
 /// Loads what was revoked within one access-token lifetime (at start).

@@ -1,14 +1,13 @@
 //! SQL for users and refresh tokens.
 
-use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row, any::AnyRow};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
 
 use crate::auth::model::User;
 use crate::auth::token::Role;
-use crate::db::Constraint;
+use crate::db::{Constraint, rfc3339};
 
 /// A second account with the same e-mail.
 pub const EMAIL_TAKEN: Constraint = Constraint::unique("users_email_key", "users.email");
-use crate::db::rfc3339;
 
 pub struct UserRecord {
     pub user: User,
@@ -18,20 +17,37 @@ pub struct UserRecord {
 const USER_COLUMNS: &str =
     "id, email, name, club_id, role, staff_club_id, created_at, password_hash";
 
-fn user_from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
-    let role: String = row.try_get("role")?;
-    Ok(UserRecord {
-        user: User {
-            id: row.try_get("id")?,
-            email: row.try_get("email")?,
-            name: row.try_get("name")?,
-            club_id: row.try_get("club_id")?,
-            role: Role::parse(&role).unwrap_or(Role::Fan),
-            staff_club_id: row.try_get("staff_club_id")?,
-            created_at: rfc3339(row.try_get("created_at")?),
-        },
-        password_hash: row.try_get("password_hash")?,
-    })
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    name: String,
+    club_id: Option<String>,
+    role: String,
+    staff_club_id: Option<String>,
+    created_at: i64,
+    password_hash: String,
+}
+
+impl TryFrom<UserRow> for UserRecord {
+    type Error = sqlx::Error;
+    fn try_from(r: UserRow) -> Result<UserRecord, sqlx::Error> {
+        // The CHECK constraint keeps roles to these words: another is corruption.
+        let role = Role::parse(&r.role)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {:?}", r.role).into()))?;
+        Ok(UserRecord {
+            user: User {
+                id: r.id,
+                email: r.email,
+                name: r.name,
+                club_id: r.club_id,
+                role,
+                staff_club_id: r.staff_club_id,
+                created_at: rfc3339(r.created_at),
+            },
+            password_hash: r.password_hash,
+        })
+    }
 }
 
 pub struct NewUser<'a> {
@@ -64,26 +80,26 @@ pub async fn insert_user(conn: &mut AnyConnection, u: NewUser<'_>) -> Result<(),
 }
 
 pub async fn find_by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRecord>, sqlx::Error> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
     )))
     .bind(email)
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(user_from_row).transpose()
+    row.map(UserRecord::try_from).transpose()
 }
 
 pub async fn find_by_id(
     conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
     id: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.as_ref().map(user_from_row).transpose()?.map(|r| r.user))
+    Ok(row.map(UserRecord::try_from).transpose()?.map(|r| r.user))
 }
 
 pub async fn update_profile(
@@ -152,7 +168,7 @@ pub async fn consume_refresh(
     token_hash: &str,
     now: i64,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "UPDATE refresh_tokens SET rotated_at = $2
          WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
          RETURNING user_id, family_id",
@@ -160,20 +176,19 @@ pub async fn consume_refresh(
     .bind(token_hash)
     .bind(now)
     .fetch_optional(conn)
-    .await?;
-    row.map(|r| Ok((r.try_get("user_id")?, r.try_get("family_id")?)))
-        .transpose()
+    .await
 }
 
 pub async fn family_of(
     conn: &mut AnyConnection,
     token_hash: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
-        .bind(token_hash)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| r.try_get("family_id")).transpose()
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|r| r.0))
 }
 
 pub async fn revoke_family(
@@ -192,6 +207,7 @@ pub async fn revoke_family(
 }
 
 /// A refresh token as stored, whatever its state.
+#[derive(sqlx::FromRow)]
 pub struct RefreshRecord {
     pub user_id: String,
     pub family_id: String,
@@ -203,21 +219,12 @@ pub async fn find_refresh(
     conn: &mut AnyConnection,
     token_hash: &str,
 ) -> Result<Option<RefreshRecord>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT user_id, family_id, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(conn)
-    .await?;
-    row.map(|r| {
-        Ok(RefreshRecord {
-            user_id: r.try_get("user_id")?,
-            family_id: r.try_get("family_id")?,
-            rotated_at: r.try_get("rotated_at")?,
-            revoked_at: r.try_get("revoked_at")?,
-        })
-    })
-    .transpose()
+    .await
 }
 
 /// Whether a refresh token can still be exchanged.
@@ -243,7 +250,7 @@ pub async fn revoke_user(
     user_id: &str,
     now: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows: Vec<(String,)> = sqlx::query_as(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL
          RETURNING family_id",
     )
@@ -251,10 +258,7 @@ pub async fn revoke_user(
     .bind(now)
     .fetch_all(conn)
     .await?;
-    let mut families = rows
-        .iter()
-        .map(|r| r.try_get("family_id"))
-        .collect::<Result<Vec<String>, _>>()?;
+    let mut families: Vec<String> = rows.into_iter().map(|r| r.0).collect();
     families.sort();
     families.dedup();
     Ok(families)
@@ -307,4 +311,18 @@ pub async fn remember_address(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Sessions revoked since `since` (ms), with when each was revoked last.
+pub async fn revoked_since(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    since: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT family_id, MAX(revoked_at) AS revoked_at FROM refresh_tokens
+         WHERE revoked_at >= $1 GROUP BY family_id",
+    )
+    .bind(since)
+    .fetch_all(conn)
+    .await
 }
