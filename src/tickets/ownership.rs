@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use crate::db::{now_ms, rfc3339};
+use crate::db::now_ms;
 use crate::domain::{Caller, Invalid};
 use crate::http::validate::normalize_email;
 use crate::notifications;
@@ -12,6 +12,7 @@ use crate::tickets::Tickets;
 use crate::tickets::error::TicketError;
 use crate::tickets::model::*;
 use crate::tickets::rules::refund_open;
+use crate::tickets::store::sales::{self as sales_store, Refunded};
 use crate::tickets::store::*;
 use crate::wallet::money::{Currency, format_minor};
 use crate::wallet::sales::{self, Charge, ChargeLine, Payee};
@@ -31,25 +32,15 @@ impl Tickets {
         }
         let recipient = match (recipient_id, recipient_email) {
             (Some(id), _) => {
-                sqlx::query("SELECT id, name FROM users WHERE id = $1")
-                    .bind(id.trim())
-                    .fetch_optional(self.db.reader())
-                    .await?
+                sales_store::recipient(self.db.reader(), Some(id.trim()), None).await?
             }
             (None, Some(e)) => match normalize_email(e) {
-                Some(e) => {
-                    sqlx::query("SELECT id, name FROM users WHERE email = $1")
-                        .bind(e)
-                        .fetch_optional(self.db.reader())
-                        .await?
-                }
+                Some(e) => sales_store::recipient(self.db.reader(), None, Some(&e)).await?,
                 None => None,
             },
             (None, None) => None,
-        }
-        .ok_or(TicketError::NotFound("recipient"))?;
-        let to: String = recipient.try_get("id")?;
-        let to_name: String = recipient.try_get("name")?;
+        };
+        let (to, to_name) = recipient.ok_or(TicketError::NotFound("recipient"))?;
         if to == user.id {
             return Err(Invalid::field(
                 "recipientId",
@@ -63,23 +54,15 @@ impl Tickets {
             return Err(TicketError::NotTransferable("the match has started".into()));
         }
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query(
-        "UPDATE tickets SET owner_id = $3, holder_name = $4, version = version + 1, updated_at = $5
-         WHERE id = $1 AND owner_id = $2 AND status = 'valid'
-         RETURNING version",
-    )
-    .bind(ticket_id)
-    .bind(&user.id)
-    .bind(&to)
-    .bind(&to_name)
-    .bind(now)
-    .fetch_optional(tx.conn())
-    .await?
-    .ok_or_else(|| {
-        TicketError::NotTransferable(format!("a {} ticket cannot be transferred", t.view.status),
-        )
-    })?;
-        let version: i64 = row.try_get("version")?;
+        let version =
+            sales_store::hand_over(tx.conn(), ticket_id, &user.id, &to, &to_name, now)
+                .await?
+                .ok_or_else(|| {
+                    TicketError::NotTransferable(format!(
+                        "a {} ticket cannot be transferred",
+                        t.view.status
+                    ))
+                })?;
         append_provenance(
             tx.conn(),
             &self.signer,
@@ -134,34 +117,15 @@ impl Tickets {
         refund_open(now, t.kickoff_at, self.rules.refund_cutoff_hours)?;
         let currency = Currency::stored(&t.view.currency)?;
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query(
-            "UPDATE tickets SET status = 'refunded', inside = 0, updated_at = $3
-         WHERE id = $1 AND owner_id = $2 AND buyer_id = $2 AND status = 'valid'
-         RETURNING event_id, category_id, version",
-        )
-        .bind(ticket_id)
-        .bind(&user.id)
-        .bind(now)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or_else(|| {
-            TicketError::NotRefundable(format!("a {} ticket cannot be refunded", t.view.status))
-        })?;
-        let event_id: String = row.try_get("event_id")?;
-        let category_id: String = row.try_get("category_id")?;
-        let version: i64 = row.try_get("version")?;
-        // The seat and the fan's allowance come back.
-        sqlx::query(
-        "UPDATE event_fan_purchases SET bought = bought - 1 WHERE event_id = $1 AND user_id = $2 AND bought >= 1",
-    )
-    .bind(&event_id)
-    .bind(&user.id)
-    .execute(tx.conn())
-    .await?;
-        sqlx::query("UPDATE ticket_categories SET sold = sold - 1 WHERE id = $1 AND sold >= 1")
-            .bind(&category_id)
-            .execute(tx.conn())
-            .await?;
+        let Refunded { version, .. } =
+            sales_store::refund_ticket(tx.conn(), ticket_id, &user.id, now)
+                .await?
+                .ok_or_else(|| {
+                    TicketError::NotRefundable(format!(
+                        "a {} ticket cannot be refunded",
+                        t.view.status
+                    ))
+                })?;
         let refunded = sales::refund(
             tx.conn(),
             Charge {
@@ -259,43 +223,13 @@ impl Tickets {
         let t = load_ticket(self.db.reader(), &self.signer, ticket_id, false)
             .await?
             .ok_or(TicketError::NotFound("ticket"))?;
-        let involved = sqlx::query(
-        "SELECT 1 FROM ticket_provenance WHERE ticket_id = $1 AND (from_user = $2 OR to_user = $2) LIMIT 1",
-    )
-    .bind(ticket_id)
-    .bind(&user.id)
-    .fetch_optional(self.db.reader())
-    .await?
-    .is_some();
+        let involved = sales_store::in_chain(self.db.reader(), ticket_id, &user.id).await?;
         let staff = user.require_staff_of(&t.home_club_id).is_ok();
         if !(involved || staff) {
             return Err(TicketError::NotFound("ticket"));
         }
-        let rows = sqlx::query(
-            "SELECT seq, kind, version, from_user, to_user, at, prev_hash, hash, signature
-         FROM ticket_provenance WHERE ticket_id = $1 ORDER BY seq",
-        )
-        .bind(ticket_id)
-        .fetch_all(self.db.reader())
-        .await?;
-        let entries = rows
-            .iter()
-            .map(|r| {
-                let at: i64 = r.try_get("at")?;
-                Ok(ProvenanceEntry {
-                    seq: r.try_get("seq")?,
-                    kind: r.try_get("kind")?,
-                    version: r.try_get("version")?,
-                    from: r.try_get("from_user")?,
-                    to: r.try_get("to_user")?,
-                    at_ms: at,
-                    at: rfc3339(at),
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                    signature: r.try_get("signature")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        let entries = sales_store::chain(self.db.reader(), ticket_id)
+            .await?
             .into_iter()
             // A fan sees the links they were part of, not who held the ticket
             // before or after them; each link still verifies on its own hash

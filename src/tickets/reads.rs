@@ -1,7 +1,5 @@
 //! What fans read: the matches on sale, and their own tickets with QR codes.
 
-use sqlx::{AssertSqlSafe, Row};
-
 use crate::db::now_ms;
 use crate::domain::Caller;
 use crate::tickets::Tickets;
@@ -17,42 +15,8 @@ impl Tickets {
 
     /// Upcoming events (and those that kicked off in the last 3 hours).
     pub async fn list_events(&self, club: Option<&str>) -> Result<Vec<Event>, TicketError> {
-        let now = now_ms();
-        let filter =
-            "WHERE ($1 = '' OR e.home_club_id = $1 OR e.away_club_id = $1) AND e.kickoff_at >= $2";
-        let club = club.unwrap_or("");
-        let since = now - 3 * 3_600_000;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "{EVENT_SQL} {filter} ORDER BY e.kickoff_at, e.id"
-        )))
-        .bind(club)
-        .bind(since)
-        .fetch_all(self.db.reader())
-        .await?;
-        let cats = sqlx::query(AssertSqlSafe(format!(
-            "{CATEGORY_SQL} {filter} ORDER BY c.price, c.name"
-        )))
-        .bind(club)
-        .bind(since)
-        .fetch_all(self.db.reader())
-        .await?;
-        let mut by_event: std::collections::HashMap<String, Vec<(Category, i64)>> =
-            Default::default();
-        for r in &cats {
-            let price: i64 = r.try_get("price")?;
-            let (event, cat) = category_from_row(r)?;
-            by_event.entry(event).or_default().push((cat, price));
-        }
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                Ok(event_from_row(
-                    r,
-                    by_event.remove(&id).unwrap_or_default(),
-                    now,
-                )?)
-            })
-            .collect()
+        let since = now_ms() - 3 * 3_600_000;
+        events_since(self.db.reader(), club.unwrap_or(""), since).await
     }
 
     /// A ticket its owner (or an admin) may see; anyone else gets 404.
@@ -68,15 +32,7 @@ impl Tickets {
     }
 
     pub async fn my_tickets(&self, user_id: &str) -> Result<Vec<Ticket>, TicketError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "{TICKET_SQL} WHERE t.owner_id = $1 ORDER BY e.kickoff_at, t.serial"
-        )))
-        .bind(user_id)
-        .fetch_all(self.db.reader())
-        .await?;
-        rows.iter()
-            .map(|r| Ok(ticket_from_row(r, &self.signer, true)?.view))
-            .collect()
+        tickets_of(self.db.reader(), &self.signer, user_id).await
     }
 
     pub async fn ticket(&self, user: &Caller, id: &str) -> Result<Ticket, TicketError> {
