@@ -1,7 +1,7 @@
 //! The gate: live and uploaded scans decided atomically, the offline gate
 //! kit and the public keys that verify tickets.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use crate::db::{new_id, now_ms, rfc3339};
 use crate::domain::{Caller, Forbidden};
@@ -9,17 +9,16 @@ use crate::tickets::Tickets;
 use crate::tickets::error::TicketError;
 use crate::tickets::model::*;
 use crate::tickets::signing::{TicketClaims, TokenError};
+use crate::tickets::store::gate::{self as gate_store, Checkin};
 use crate::tickets::store::*;
 
 impl Tickets {
     /// Staff of the event's home club, or an admin.
     async fn require_gate_staff(&self, user: &Caller, event_id: &str) -> Result<(), TicketError> {
-        let row = sqlx::query("SELECT home_club_id FROM events WHERE id = $1")
-            .bind(event_id)
-            .fetch_optional(self.db.reader())
+        let club = gate_store::home_club_of(self.db.reader(), event_id)
             .await?
             .ok_or(TicketError::NotFound("event"))?;
-        Ok(user.require_staff_of(&row.try_get::<String, _>("home_club_id")?)?)
+        Ok(user.require_staff_of(&club)?)
     }
 
     /// Validates the caller against the event the scan is for (the given one, or
@@ -74,25 +73,25 @@ impl Tickets {
         let ticket_id = res.ticket.as_ref().map(|t| t.id.clone());
         let response =
             serde_json::to_string(&res).map_err(|e| TicketError::Internal(e.to_string()))?;
-        let inserted = sqlx::query(
-        "INSERT INTO ticket_checkins (id, ticket_id, event_id, staff_id, kind, gate, nonce, status, reason, response, source, scanned_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(new_id())
-    .bind(ticket_id)
-    .bind(&record_event)
-    .bind(staff_id)
-    .bind(&res.kind)
-    .bind(scan.gate)
-    .bind(scan.nonce)
-    .bind(&res.status)
-    .bind(&res.reason)
-    .bind(&response)
-    .bind(if batch { "batch" } else { "online" })
-    .bind(at)
-    .bind(now)
-    .execute(tx.conn())
-    .await;
+        let inserted = gate_store::record_checkin(
+            tx.conn(),
+            Checkin {
+                id: &new_id(),
+                ticket_id: ticket_id.as_deref(),
+                event_id: &record_event,
+                staff_id,
+                kind: &res.kind,
+                gate: scan.gate,
+                nonce: scan.nonce,
+                status: &res.status,
+                reason: &res.reason,
+                response: &response,
+                source: if batch { "batch" } else { "online" },
+                scanned_at: at,
+                now,
+            },
+        )
+        .await;
         match inserted {
             Ok(_) => tx.commit().await?,
             Err(e) if CHECKIN_NONCE.violated_by(&e) => {
@@ -188,37 +187,16 @@ impl Tickets {
         }
         let version = t.view.version;
         if exit {
-            let n = sqlx::query(
-            "UPDATE tickets SET inside = 0, updated_at = $3 WHERE id = $1 AND version = $2 AND status = 'used' AND inside = 1",
-        )
-        .bind(&id)
-        .bind(version)
-        .bind(now_ms())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-            let reason = if n == 1 {
+            let was_inside = gate_store::step_out(&mut *conn, &id, version, now_ms()).await?;
+            let reason = if was_inside {
                 "exit recorded; re-entry allowed"
             } else {
                 "exit recorded (was not inside)"
             };
             return Ok(with(res, "ok", reason.into()));
         }
-        let entered = sqlx::query(
-        "UPDATE tickets SET status = 'used', inside = 1,
-                first_used_at = COALESCE(first_used_at, $3), first_used_gate = COALESCE(first_used_gate, $4),
-                updated_at = $5
-         WHERE id = $1 AND version = $2 AND status IN ('valid', 'used') AND inside = 0",
-    )
-    .bind(&id)
-    .bind(version)
-    .bind(at)
-    .bind(scan.gate)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-        if entered == 1 {
+        let entered = gate_store::step_in(&mut *conn, &id, version, at, scan.gate, now_ms()).await?;
+        if entered {
             let reason = if t.first_used_at.is_some() {
                 "re-entry after exit"
             } else {
@@ -232,18 +210,9 @@ impl Tickets {
             && let Some(first) = t.first_used_at
             && at < first
         {
-            let moved = sqlx::query(
-                "UPDATE tickets SET first_used_at = $2, first_used_gate = $3, updated_at = $4
-             WHERE id = $1 AND first_used_at > $2",
-            )
-            .bind(&id)
-            .bind(at)
-            .bind(scan.gate)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if moved == 1 {
+            let moved =
+                gate_store::earlier_first_scan(&mut *conn, &id, at, scan.gate, now_ms()).await?;
+            if moved {
                 return Ok(with(
                     res,
                     "ok",
@@ -289,25 +258,17 @@ impl Tickets {
         // Taken before reading, and a little early: a change committed while we
         // read is sent again next time rather than missed.
         let next_since = now_ms() - 2_000;
-        let rows = sqlx::query(
-            "SELECT id, status, version, inside, first_used_at, first_used_gate FROM tickets
-         WHERE event_id = $1 AND updated_at > $2 ORDER BY id",
-        )
-        .bind(event_id)
-        .bind(since.unwrap_or(-1))
-        .fetch_all(self.db.reader())
-        .await?;
+        let rows = gate_store::changed_since(self.db.reader(), event_id, since.unwrap_or(-1)).await?;
         let mut revoked = Vec::new();
         let mut used = Vec::new();
-        for r in &rows {
-            let id: String = r.try_get("id")?;
-            let status: String = r.try_get("status")?;
-            let version: i64 = r.try_get("version")?;
-            match status.as_str() {
-                "refunded" | "revoked" => revoked.push(RevokedEntry {
+        for r in rows {
+            let (id, version) = (r.id, r.version);
+            let status = TicketStatus::stored(&r.status)?;
+            match status {
+                TicketStatus::Refunded | TicketStatus::Revoked => revoked.push(RevokedEntry {
                     ticket_id: id.clone(),
                     valid_version: None,
-                    reason: status.clone(),
+                    reason: status.to_string(),
                 }),
                 _ if version > 1 => revoked.push(RevokedEntry {
                     ticket_id: id.clone(),
@@ -316,12 +277,12 @@ impl Tickets {
                 }),
                 _ => {}
             }
-            if let Some(at) = r.try_get::<Option<i64>, _>("first_used_at")? {
+            if let Some(at) = r.first_used_at {
                 used.push(UsedEntry {
                     ticket_id: id,
                     used_at: rfc3339(at),
-                    gate: r.try_get("first_used_gate")?,
-                    inside: r.try_get::<i64, _>("inside")? != 0,
+                    gate: r.first_used_gate,
+                    inside: r.inside != 0,
                 });
             }
         }
@@ -376,15 +337,8 @@ async fn stored_answer(
     event_id: &str,
     nonce: &str,
 ) -> Result<Option<CheckinResult>, TicketError> {
-    let row =
-        sqlx::query("SELECT response FROM ticket_checkins WHERE event_id = $1 AND nonce = $2")
-            .bind(event_id)
-            .bind(nonce)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row
-        .map(|r| r.try_get::<String, _>("response"))
-        .transpose()?
+    Ok(gate_store::answer_to_nonce(conn, event_id, nonce)
+        .await?
         .and_then(|s| serde_json::from_str::<CheckinResult>(&s).ok())
         .map(|mut r| {
             r.replayed = true;

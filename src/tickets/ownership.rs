@@ -1,7 +1,6 @@
 //! What a ticket's owner can do with it: transfer, refund, and its public
 //! ownership chain (provenance and metadata).
 
-use sqlx::Row;
 
 use crate::db::now_ms;
 use crate::domain::{Caller, Invalid};

@@ -1,7 +1,6 @@
 //! Buying tickets: the sale window, the price the fan saw, the per-fan
 //! limit and the seats left, each enforced by one conditional statement.
 
-use sqlx::Row;
 
 use crate::db::{new_id, now_ms};
 use crate::replay::Replay;
