@@ -195,7 +195,8 @@ impl Tickets {
             };
             return Ok(with(res, "ok", reason.into()));
         }
-        let entered = gate_store::step_in(&mut *conn, &id, version, at, scan.gate, now_ms()).await?;
+        let entered =
+            gate_store::step_in(&mut *conn, &id, version, at, scan.gate, now_ms()).await?;
         if entered {
             let reason = if t.first_used_at.is_some() {
                 "re-entry after exit"
@@ -258,7 +259,8 @@ impl Tickets {
         // Taken before reading, and a little early: a change committed while we
         // read is sent again next time rather than missed.
         let next_since = now_ms() - 2_000;
-        let rows = gate_store::changed_since(self.db.reader(), event_id, since.unwrap_or(-1)).await?;
+        let rows =
+            gate_store::changed_since(self.db.reader(), event_id, since.unwrap_or(-1)).await?;
         let mut revoked = Vec::new();
         let mut used = Vec::new();
         for r in rows {

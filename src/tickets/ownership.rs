@@ -1,7 +1,6 @@
 //! What a ticket's owner can do with it: transfer, refund, and its public
 //! ownership chain (provenance and metadata).
 
-
 use crate::db::now_ms;
 use crate::domain::{Caller, Invalid};
 use crate::http::validate::normalize_email;
@@ -53,15 +52,14 @@ impl Tickets {
             return Err(TicketError::NotTransferable("the match has started".into()));
         }
         let mut tx = self.db.begin_write().await?;
-        let version =
-            sales_store::hand_over(tx.conn(), ticket_id, &user.id, &to, &to_name, now)
-                .await?
-                .ok_or_else(|| {
-                    TicketError::NotTransferable(format!(
-                        "a {} ticket cannot be transferred",
-                        t.view.status
-                    ))
-                })?;
+        let version = sales_store::hand_over(tx.conn(), ticket_id, &user.id, &to, &to_name, now)
+            .await?
+            .ok_or_else(|| {
+                TicketError::NotTransferable(format!(
+                    "a {} ticket cannot be transferred",
+                    t.view.status
+                ))
+            })?;
         append_provenance(
             tx.conn(),
             &self.signer,

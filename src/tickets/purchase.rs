@@ -1,7 +1,6 @@
 //! Buying tickets: the sale window, the price the fan saw, the per-fan
 //! limit and the seats left, each enforced by one conditional statement.
 
-
 use crate::db::{new_id, now_ms};
 use crate::replay::Replay;
 use crate::tickets::Tickets;
@@ -47,9 +46,10 @@ impl Tickets {
             event.sale_ends_at,
             event.per_fan_limit,
         );
-        let category = sales_store::sale_category(tx.conn(), &input.event_id, input.category.trim())
-            .await?
-            .ok_or(TicketError::NotFound("ticket category"))?;
+        let category =
+            sales_store::sale_category(tx.conn(), &input.event_id, input.category.trim())
+                .await?
+                .ok_or(TicketError::NotFound("ticket category"))?;
         let (category_id, price) = (category.id, category.price);
         let currency = Currency::stored(&category.currency)?;
 
