@@ -12,7 +12,6 @@ pub mod esim;
 pub mod http;
 pub mod infra;
 pub mod notifications;
-pub mod qr;
 pub mod replay;
 pub mod shop;
 pub mod system;

@@ -128,7 +128,7 @@ async fn qr(
 ) -> ApiResult<Response> {
     let code = esims.activation_code(&user.id, &id).await?;
     let data = code.activation_code.clone();
-    crate::qr::respond(q.format.as_deref(), &data, Json(code).into_response())
+    crate::http::qr::respond(q.format.as_deref(), &data, Json(code).into_response())
 }
 
 /// Add a compatible plan's data and days.

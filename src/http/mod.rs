@@ -4,4 +4,5 @@ pub mod extract;
 pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
+pub mod qr;
 pub mod validate;

@@ -166,7 +166,7 @@ async fn qr(
 ) -> ApiResult<Response> {
     let qr = tickets.qr(&user, &id).await?;
     let token = qr.qr_code.clone();
-    crate::qr::respond(q.format.as_deref(), &token, Json(qr).into_response())
+    crate::http::qr::respond(q.format.as_deref(), &token, Json(qr).into_response())
 }
 
 /// EIP-721 metadata of the ticket (public: it names no owner).

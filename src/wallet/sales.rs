@@ -72,7 +72,10 @@ async fn post_lines(
     c: Charge<'_>,
     reverse: bool,
 ) -> Result<Charged, ChargeError> {
-    let buyer = ledger::account_id(conn, AccountKind::User, c.buyer, c.currency).await?;
+    // The buyer's account comes with the club postings; it is looked up on
+    // its own only for a supplier line (one round trip less inside the
+    // purchase's locks).
+    let mut buyer: Option<String> = None;
     let mut postings = Vec::new();
     for line in &c.lines {
         let kind = if reverse { "refund" } else { c.kind };
@@ -89,14 +92,27 @@ async fn post_lines(
                     commission_bps,
                     reference: line.reference.clone(),
                 };
-                postings.extend(sale_postings(conn, &sale, kind).await?);
+                let lines = sale_postings(conn, &sale, kind).await?;
+                if let Some(p) = lines.first() {
+                    buyer.get_or_insert_with(|| p.debit.clone());
+                }
+                postings.extend(lines);
             }
             Payee::EsimSupplier(supplier) => {
+                let from = match &buyer {
+                    Some(b) => b.clone(),
+                    None => {
+                        let b = ledger::account_id(conn, AccountKind::User, c.buyer, c.currency)
+                            .await?;
+                        buyer = Some(b.clone());
+                        b
+                    }
+                };
                 let supplier =
                     ledger::account_id(conn, AccountKind::EsimSupplier, supplier, c.currency)
                         .await?;
                 postings.push(Posting {
-                    debit: buyer.clone(),
+                    debit: from,
                     credit: supplier,
                     amount: line.amount,
                     currency: c.currency,
@@ -126,7 +142,7 @@ async fn post_lines(
     )
     .await
     .map_err(|e| ChargeError::from_ledger(e, c.currency))?;
-    let balance = match posted.balances.get(&buyer) {
+    let balance = match buyer.as_ref().and_then(|b| posted.balances.get(b)) {
         Some(b) => *b,
         None => ledger::balance_of(conn, AccountKind::User, c.buyer, c.currency).await?,
     };
