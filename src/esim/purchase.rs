@@ -7,6 +7,7 @@
 //! settles once it is clearly orphaned.
 
 use crate::db::{new_id, now_ms};
+use crate::domain::UserId;
 use crate::esim::Esims;
 use crate::esim::error::EsimError;
 use crate::esim::model::*;
@@ -20,7 +21,7 @@ use crate::wallet::sales::{self, Charge, ChargeLine, Charged, Payee};
 
 /// One payment between a fan and the eSIM supplier, either way.
 pub(super) struct SupplierPayment<'a> {
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     pub supplier: &'a str,
     pub amount: i64,
     pub currency: Currency,
@@ -74,7 +75,7 @@ impl Esims {
 
     pub async fn activate(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         plan_id: &str,
         replay: &Replay<PurchaseResponse>,
     ) -> Result<PurchaseResponse, EsimError> {
@@ -124,7 +125,7 @@ impl Esims {
         // request is cancelled (client gone, request timeout), the fan is still
         // either provisioned or refunded.
         let task = tokio::spawn(self.clone().provision(
-            user_id.to_owned(),
+            user_id.to_string(),
             id,
             plan,
             balance,
@@ -283,7 +284,7 @@ impl Esims {
         };
         let currency = Currency::stored(&sale.currency)?;
         let refunded = SupplierPayment {
-            user_id: &sale.user_id,
+            user_id: &UserId::from(sale.user_id.as_str()),
             supplier: &sale.provider,
             amount: sale.price,
             currency,

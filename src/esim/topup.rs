@@ -6,7 +6,7 @@
 use sqlx::AnyConnection;
 
 use crate::db::{new_id, now_ms};
-use crate::domain::Invalid;
+use crate::domain::{Invalid, UserId};
 use crate::esim::Esims;
 use crate::esim::error::EsimError;
 use crate::esim::model::*;
@@ -28,7 +28,7 @@ impl Esims {
     /// Adds a compatible plan's data and days to an eSIM, paid like a purchase.
     pub async fn topup(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         id: &str,
         plan_id: &str,
         replay: &Replay<PurchaseResponse>,
@@ -99,7 +99,7 @@ impl Esims {
         // As for purchases: a cancelled request must not leave a charge without
         // either the top-up or its refund.
         let task = tokio::spawn(self.clone().finish_topup(
-            user_id.to_owned(),
+            user_id.to_string(),
             topup_id,
             iccid,
             plan,
@@ -162,7 +162,7 @@ impl Esims {
         };
         let currency = Currency::stored(&sale.currency)?;
         let refunded = SupplierPayment {
-            user_id: &sale.user_id,
+            user_id: &UserId::from(sale.user_id.as_str()),
             supplier: &sale.provider,
             amount: sale.price,
             currency,

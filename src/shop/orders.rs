@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::db::{new_id, now_ms};
-use crate::domain::{Caller, Forbidden};
+use crate::domain::{Caller, ClubId, Forbidden, UserId};
 use crate::replay::Replay;
 use crate::shop::Shop;
 use crate::shop::error::ShopError;
@@ -19,7 +19,7 @@ impl Shop {
     /// One transaction: stock, money, order and cart move together or not at all.
     pub async fn checkout(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         guard: Option<&crate::wallet::money::AmountInput>,
         replay: &Replay<CheckoutResponse>,
     ) -> Result<CheckoutResponse, ShopError> {
@@ -67,9 +67,11 @@ impl Shop {
         }
         let order_id = new_id();
         let bps = self.commission_bps;
-        let mut per_club: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut per_club: BTreeMap<ClubId, i64> = BTreeMap::new();
         for l in &lines {
-            *per_club.entry(&l.item.club_id).or_default() += l.price * l.item.quantity;
+            *per_club
+                .entry(ClubId::from(l.item.club_id.as_str()))
+                .or_default() += l.price * l.item.quantity;
         }
         let charged = sales::charge(
             tx.conn(),
@@ -159,7 +161,7 @@ impl Shop {
     /// (the split reversed at the commission rate charged) and the stock returns.
     pub async fn cancel(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         id: &str,
         replay: &Replay<CheckoutResponse>,
     ) -> Result<CheckoutResponse, ShopError> {
@@ -168,17 +170,17 @@ impl Shop {
         let Some((currency, bps)) = store::cancel_order(tx.conn(), user_id, id, now).await? else {
             drop(tx);
             return match load_order(&mut *self.db.reader().acquire().await?, id).await? {
-                Some((o, owner)) if owner == user_id => {
+                Some((o, owner)) if owner == *user_id => {
                     Err(ShopError::NotCancellable(o.status.to_string()))
                 }
                 _ => Err(ShopError::NotFound("order")),
             };
         };
         let currency = Currency::stored(&currency)?;
-        let mut per_club: BTreeMap<String, i64> = BTreeMap::new();
+        let mut per_club: BTreeMap<ClubId, i64> = BTreeMap::new();
         for l in store::sold_lines(tx.conn(), id).await? {
             store::return_stock(tx.conn(), &l.variant_id, l.quantity).await?;
-            *per_club.entry(l.club_id).or_default() += l.unit_price * l.quantity;
+            *per_club.entry(ClubId::from(l.club_id)).or_default() += l.unit_price * l.quantity;
         }
         let refunded = sales::refund(
             tx.conn(),

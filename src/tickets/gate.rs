@@ -8,6 +8,7 @@ use crate::domain::{Caller, Forbidden};
 use crate::tickets::Tickets;
 use crate::tickets::error::TicketError;
 use crate::tickets::model::*;
+use crate::tickets::rules::{Admission, TicketFacts, admission};
 use crate::tickets::signing::{TicketClaims, TokenError};
 use crate::tickets::store::gate::{self as gate_store, Checkin};
 use crate::tickets::store::*;
@@ -146,10 +147,15 @@ impl Tickets {
         let Some(t) = load_ticket(&mut *conn, &self.signer, &id, false).await? else {
             return Ok(result("invalid", "unknown ticket", exit, nonce));
         };
-        if t.view.event_id != claims.event_id.to_string()
-            || t.view.category_id != claims.category_id.to_string()
-            || t.view.serial != i64::from(claims.serial)
-        {
+        let facts = TicketFacts {
+            event_id: &t.view.event_id,
+            category_id: &t.view.category_id,
+            serial: t.view.serial,
+            version: t.view.version,
+            status: t.view.status,
+        };
+        let verdict = admission(claims, &facts);
+        if verdict == Admission::Forged {
             return Ok(result(
                 "invalid",
                 "the ticket does not match its signature",
@@ -169,21 +175,8 @@ impl Tickets {
             r.reason = reason;
             r
         };
-        if i64::from(claims.version) != t.view.version {
-            return Ok(with(
-                res,
-                "revoked",
-                "this QR code was replaced (ticket transferred)".into(),
-            ));
-        }
-        match t.view.status {
-            TicketStatus::Refunded => {
-                return Ok(with(res, "refunded", "this ticket was refunded".into()));
-            }
-            TicketStatus::Revoked => {
-                return Ok(with(res, "revoked", "this ticket was revoked".into()));
-            }
-            TicketStatus::Valid | TicketStatus::Used => {}
+        if let Admission::Refused { status, reason } = verdict {
+            return Ok(with(res, status, reason.into()));
         }
         let version = t.view.version;
         if exit {

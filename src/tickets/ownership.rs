@@ -2,7 +2,7 @@
 //! ownership chain (provenance and metadata).
 
 use crate::db::now_ms;
-use crate::domain::{Caller, Invalid};
+use crate::domain::{Caller, ClubId, Invalid};
 use crate::http::validate::normalize_email;
 use crate::notifications;
 use crate::replay::Replay;
@@ -133,7 +133,7 @@ impl Tickets {
                 idempotency_key: replay.key().map(|k| k.key.as_str()),
                 lines: vec![ChargeLine {
                     payee: Payee::Club {
-                        club_id: &t.home_club_id,
+                        club_id: &ClubId::from(t.home_club_id.as_str()),
                         commission_bps: t.commission_bps,
                     },
                     amount: t.price_minor,

@@ -2,6 +2,7 @@
 //! limit and the seats left, each enforced by one conditional statement.
 
 use crate::db::{new_id, now_ms};
+use crate::domain::{ClubId, UserId};
 use crate::replay::Replay;
 use crate::tickets::Tickets;
 use crate::tickets::error::TicketError;
@@ -23,7 +24,7 @@ pub struct PurchaseInput {
 impl Tickets {
     pub async fn purchase(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         input: PurchaseInput,
         replay: &Replay<PurchaseResponse>,
     ) -> Result<PurchaseResponse, TicketError> {
@@ -40,7 +41,7 @@ impl Tickets {
             .await?
             .ok_or(TicketError::NotFound("event"))?;
         let (home_club, kickoff, starts, ends, limit) = (
-            event.home_club_id,
+            ClubId::from(event.home_club_id),
             event.kickoff_at,
             event.sale_starts_at,
             event.sale_ends_at,
@@ -121,7 +122,7 @@ impl Tickets {
                     kind: "issued",
                     version: 1,
                     from: None,
-                    to: Some(user_id),
+                    to: Some(user_id.as_str()),
                     at: now,
                 },
             )

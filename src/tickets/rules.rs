@@ -4,6 +4,8 @@
 use crate::db::rfc3339;
 use crate::domain::Invalid;
 use crate::tickets::error::TicketError;
+use crate::tickets::model::TicketStatus;
+use crate::tickets::signing::TicketClaims;
 use crate::wallet::error::amount_invalid;
 use crate::wallet::money::{AmountInput, Currency, format_minor};
 
@@ -76,9 +78,119 @@ pub fn refund_open(now: i64, kickoff: i64, cutoff_hours: i64) -> Result<(), Tick
     Ok(())
 }
 
+/// The stored facts a scan is judged on.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketFacts<'a> {
+    pub event_id: &'a str,
+    pub category_id: &'a str,
+    pub serial: i64,
+    pub version: i64,
+    pub status: TicketStatus,
+}
+
+/// The entry decision before any seat changes: does the signed token
+/// describe this very ticket, and may the ticket still be scanned at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The token was signed for another ticket than the one stored under its
+    /// id: the answer names no ticket.
+    Forged,
+    /// Refused with this scan status and reason (the answer names the ticket).
+    Refused {
+        status: &'static str,
+        reason: &'static str,
+    },
+    /// On to the gate's conditional update (in or out).
+    Scan,
+}
+
+pub fn admission(claims: &TicketClaims, t: &TicketFacts<'_>) -> Admission {
+    if t.event_id != claims.event_id.to_string()
+        || t.category_id != claims.category_id.to_string()
+        || t.serial != i64::from(claims.serial)
+    {
+        return Admission::Forged;
+    }
+    if i64::from(claims.version) != t.version {
+        return Admission::Refused {
+            status: "revoked",
+            reason: "this QR code was replaced (ticket transferred)",
+        };
+    }
+    match t.status {
+        TicketStatus::Refunded => Admission::Refused {
+            status: "refunded",
+            reason: "this ticket was refunded",
+        },
+        TicketStatus::Revoked => Admission::Refused {
+            status: "revoked",
+            reason: "this ticket was revoked",
+        },
+        TicketStatus::Valid | TicketStatus::Used => Admission::Scan,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
+
+    fn claims(version: u32) -> TicketClaims {
+        TicketClaims {
+            ticket_id: Uuid::from_u128(1),
+            event_id: Uuid::from_u128(2),
+            category_id: Uuid::from_u128(3),
+            serial: 7,
+            version,
+        }
+    }
+
+    #[test]
+    fn a_scan_goes_ahead_only_for_the_current_version_of_a_live_ticket() {
+        let (event, category) = (
+            Uuid::from_u128(2).to_string(),
+            Uuid::from_u128(3).to_string(),
+        );
+        let facts = |version, status| TicketFacts {
+            event_id: &event,
+            category_id: &category,
+            serial: 7,
+            version,
+            status,
+        };
+        assert_eq!(
+            admission(&claims(1), &facts(1, TicketStatus::Valid)),
+            Admission::Scan
+        );
+        assert_eq!(
+            admission(&claims(2), &facts(2, TicketStatus::Used)),
+            Admission::Scan
+        );
+        assert!(matches!(
+            admission(&claims(1), &facts(2, TicketStatus::Valid)),
+            Admission::Refused {
+                status: "revoked",
+                ..
+            }
+        ));
+        assert!(matches!(
+            admission(&claims(1), &facts(1, TicketStatus::Refunded)),
+            Admission::Refused {
+                status: "refunded",
+                ..
+            }
+        ));
+        let other_seat = TicketFacts {
+            serial: 8,
+            ..facts(1, TicketStatus::Valid)
+        };
+        assert_eq!(admission(&claims(1), &other_seat), Admission::Forged);
+        let other_match = TicketFacts {
+            event_id: "another",
+            ..facts(1, TicketStatus::Valid)
+        };
+        assert_eq!(admission(&claims(1), &other_match), Admission::Forged);
+    }
 
     const H: i64 = 3_600_000;
 

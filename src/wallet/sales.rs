@@ -5,6 +5,7 @@
 
 use sqlx::AnyConnection;
 
+use crate::domain::{ClubId, UserId};
 use crate::wallet::error::ChargeError;
 use crate::wallet::ledger::{self, AccountKind, Operation, PLATFORM, Posting};
 use crate::wallet::money::Currency;
@@ -14,7 +15,7 @@ use crate::wallet::money::Currency;
 pub enum Payee<'a> {
     /// A club, less the platform's commission.
     Club {
-        club_id: &'a str,
+        club_id: &'a ClubId,
         commission_bps: i64,
     },
     /// The eSIM supplier, in full.
@@ -34,7 +35,7 @@ pub struct ChargeLine<'a> {
 /// A purchase paid from a fan's wallet in one ledger operation.
 #[derive(Debug, Clone)]
 pub struct Charge<'a> {
-    pub buyer: &'a str,
+    pub buyer: &'a UserId,
     pub currency: Currency,
     /// The ledger operation (`shop_checkout`, `ticket_purchase`, ...).
     pub operation: &'static str,
@@ -85,8 +86,8 @@ async fn post_lines(
                 commission_bps,
             } => {
                 let sale = Sale {
-                    buyer_user_id: c.buyer,
-                    club_id,
+                    buyer_user_id: c.buyer.as_str(),
+                    club_id: club_id.as_str(),
                     amount: line.amount,
                     currency: c.currency,
                     commission_bps,
@@ -135,7 +136,7 @@ async fn post_lines(
         conn,
         Operation {
             kind: c.operation,
-            user_id: Some(c.buyer),
+            user_id: Some(c.buyer.as_str()),
             idempotency_key: c.idempotency_key,
         },
         postings,
