@@ -10,11 +10,12 @@
 //! - same key while the first is still running: 409 `idempotency_request_in_flight`
 //!   (see [`layer`] and [`committed_layer`] for how each detects it).
 //!
-//! The key also reaches the handler (`IdempotencyKey` extension) so the ledger
-//! binds it to the operation it posts, in the same transaction: a retry can
-//! never post twice. Handlers that answer with [`Answer`] also store the
-//! answer in that transaction, so even after a crash right after the commit
-//! a retry replays the very answer the first request would have had.
+//! The key also reaches the handler (`IdempotencyKey` extension), which hands
+//! it to the core in a [`crate::replay::Replay`]: the ledger binds it to the
+//! operation it posts and the core records its answer, both in the
+//! operation's own transaction, so a retry can never post twice and even
+//! after a crash right after the commit replays the very answer the first
+//! request would have had. The handler answers with [`Answer`].
 
 use axum::Extension;
 use axum::body::{Body, to_bytes};
@@ -285,13 +286,9 @@ fn replayed(replay: Reservation) -> Response {
 #[derive(Debug, Clone, Copy)]
 struct AnswerStored;
 
-/// A JSON answer committed together with the work it reports.
-///
-/// With a key, [`Answer::store`] writes the answer inside the caller's
-/// transaction: money and answer commit together or not at all, so a retry
-/// after a crash replays exactly what the first request would have said,
-/// instead of meeting the ledger's unique key. It also saves the separate
-/// bookkeeping write after the response.
+/// The HTTP answer of a keyed operation: the one its core recorded in its
+/// transaction (so the layer does not write it a second time), or, without a
+/// key, the value worded the same way.
 pub struct Answer {
     status: StatusCode,
     content_type: &'static str,

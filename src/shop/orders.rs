@@ -73,27 +73,18 @@ impl Shop {
                 .entry(ClubId::from(l.item.club_id.as_str()))
                 .or_default() += l.price * l.item.quantity;
         }
+        let key = replay.key().map(|k| k.key.as_str());
         let charged = sales::charge(
             tx.conn(),
-            Charge {
-                buyer: user_id,
+            order_charge(
+                user_id,
                 currency,
-                operation: "shop_checkout",
-                kind: "purchase",
-                idempotency_key: replay.key().map(|k| k.key.as_str()),
-                lines: per_club
-                    .iter()
-                    .map(|(club, amount)| ChargeLine {
-                        payee: Payee::Club {
-                            club_id: club,
-                            commission_bps: bps,
-                        },
-                        amount: *amount,
-                        reference: ("order", order_id.clone()),
-                    })
-                    .collect(),
-                metadata: None,
-            },
+                "shop_checkout",
+                key,
+                &per_club,
+                bps,
+                &order_id,
+            ),
         )
         .await?;
         store::insert_order(
@@ -182,27 +173,10 @@ impl Shop {
             store::return_stock(tx.conn(), &l.variant_id, l.quantity).await?;
             *per_club.entry(ClubId::from(l.club_id)).or_default() += l.unit_price * l.quantity;
         }
+        let key = replay.key().map(|k| k.key.as_str());
         let refunded = sales::refund(
             tx.conn(),
-            Charge {
-                buyer: user_id,
-                currency,
-                operation: "order_refund",
-                kind: "purchase",
-                idempotency_key: replay.key().map(|k| k.key.as_str()),
-                lines: per_club
-                    .iter()
-                    .map(|(club, amount)| ChargeLine {
-                        payee: Payee::Club {
-                            club_id: club,
-                            commission_bps: bps,
-                        },
-                        amount: *amount,
-                        reference: ("order", id.to_owned()),
-                    })
-                    .collect(),
-                metadata: None,
-            },
+            order_charge(user_id, currency, "order_refund", key, &per_club, bps, id),
         )
         .await?;
         let (order, _) = load_order(tx.conn(), id)
@@ -251,5 +225,37 @@ impl Shop {
             });
         }
         Ok(order)
+    }
+}
+
+/// An order paid (or refunded) in one ledger operation: each club its share,
+/// less the commission the order was charged at.
+fn order_charge<'a>(
+    buyer: &'a UserId,
+    currency: Currency,
+    operation: &'static str,
+    idempotency_key: Option<&'a str>,
+    per_club: &'a BTreeMap<ClubId, i64>,
+    commission_bps: i64,
+    order_id: &str,
+) -> Charge<'a> {
+    Charge {
+        buyer,
+        currency,
+        operation,
+        kind: "purchase",
+        idempotency_key,
+        lines: per_club
+            .iter()
+            .map(|(club, amount)| ChargeLine {
+                payee: Payee::Club {
+                    club_id: club,
+                    commission_bps,
+                },
+                amount: *amount,
+                reference: ("order", order_id.to_owned()),
+            })
+            .collect(),
+        metadata: None,
     }
 }
