@@ -184,6 +184,16 @@ impl FromRef<AppState> for RateLimiter {
     }
 }
 
+impl FromRef<AppState> for crate::http::extract::RequestAuth {
+    fn from_ref(state: &AppState) -> Self {
+        crate::http::extract::RequestAuth {
+            tokens: state.tokens.clone(),
+            revoked: state.revoked.clone(),
+            trust_forwarded_for: state.config.trust_forwarded_for,
+        }
+    }
+}
+
 impl FromRef<AppState> for Notifier {
     fn from_ref(state: &AppState) -> Notifier {
         state.notifier.clone()

@@ -1,10 +1,9 @@
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use axum::extract::Path;
 
 use crate::auth::Auth;
@@ -14,11 +13,17 @@ use crate::auth::model::{
 };
 use crate::auth::service::Registration;
 use crate::error::{ApiResult, Problem};
-use crate::http::extract::{ApiJson, AuthUser, ClientIp};
+use crate::http::extract::{ApiJson, AuthUser, ClientIp, RequestAuth};
 use crate::http::validate::normalize_email;
 use crate::infra::ratelimit::RateLimiter;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Auth: FromRef<S>,
+    RequestAuth: FromRef<S>,
+    RateLimiter: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
@@ -28,7 +33,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
 }
 
-pub fn admin_router() -> OpenApiRouter<AppState> {
+pub fn admin_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Auth: FromRef<S>,
+    RequestAuth: FromRef<S>,
+    RateLimiter: FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(revoke_sessions))
 }
 

@@ -1,16 +1,19 @@
 //! The public club list.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::clubs::{ClubList, ClubResponse, store};
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list_clubs))
         .routes(routes!(get_club))

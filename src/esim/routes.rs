@@ -1,5 +1,5 @@
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
@@ -7,16 +7,20 @@ use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::esim::Esims;
 use crate::esim::model::*;
-use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
+use crate::http::extract::{ApiJson, ApiQuery, AuthUser, RequestAuth};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::replay::Replay;
 use crate::tickets::model::QrQuery;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Esims: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     let money_moving = OpenApiRouter::new()
         .routes(routes!(activate))
         .routes(routes!(topup))
@@ -32,7 +36,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(money_moving)
 }
 
-pub fn admin_router() -> OpenApiRouter<AppState> {
+pub fn admin_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Esims: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(create_plan))
         .routes(routes!(update_plan))

@@ -9,8 +9,11 @@ use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
+use std::sync::Arc;
+
+use crate::auth::sessions::RevokedSessions;
 use crate::auth::token::Claims;
+use crate::auth::token::TokenService;
 use crate::domain::Caller;
 use crate::error::{ApiError, FieldError};
 use crate::http::validate::Validate;
@@ -200,15 +203,26 @@ where
 /// token: the core's [`Caller`], extracted.
 pub type AuthUser = Caller;
 
+/// What the request extractors need from the state: the access-token
+/// verifier, the sessions ended early, and whether a trusted proxy sets
+/// `X-Forwarded-For`. A router whose state this can be taken from can
+/// authenticate its callers, whatever else that state holds.
+#[derive(Clone)]
+pub struct RequestAuth {
+    pub tokens: Arc<TokenService>,
+    pub revoked: RevokedSessions,
+    pub trust_forwarded_for: bool,
+}
+
 impl<S> FromRequestParts<S> for Caller
 where
     S: Send + Sync,
-    AppState: FromRef<S>,
+    RequestAuth: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let state = AppState::from_ref(state);
+        let state = RequestAuth::from_ref(state);
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -248,13 +262,13 @@ pub struct ClientIp(pub IpAddr);
 impl<S> FromRequestParts<S> for ClientIp
 where
     S: Send + Sync,
-    AppState: FromRef<S>,
+    RequestAuth: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let state = AppState::from_ref(state);
-        if state.config.trust_forwarded_for
+        let state = RequestAuth::from_ref(state);
+        if state.trust_forwarded_for
             && let Some(ip) = parts
                 .headers
                 .get("x-forwarded-for")

@@ -1,18 +1,22 @@
 //! My notifications over HTTP.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::ApiResult;
-use crate::http::extract::{ApiQuery, AuthUser};
+use crate::http::extract::{ApiQuery, AuthUser, RequestAuth};
 use crate::notifications::{NotificationList, Notifier};
 use crate::wallet::model::ListQuery;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Notifier: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(mark_read))

@@ -1,20 +1,24 @@
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::middleware::from_fn;
 use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::{ApiResult, Problem};
-use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
+use crate::http::extract::{ApiJson, ApiQuery, AuthUser, RequestAuth};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::replay::Replay;
 use crate::shop::Shop;
 use crate::shop::model::*;
 use crate::wallet::model::ListQuery;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Shop: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     // Checkout and cancel are each one transaction that stores its own
     // answer with the money.
     let money_moving = OpenApiRouter::new()
@@ -32,13 +36,23 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(money_moving)
 }
 
-pub fn admin_products_router() -> OpenApiRouter<AppState> {
+pub fn admin_products_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Shop: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(create_product))
         .routes(routes!(update_product, deactivate_product))
 }
 
-pub fn admin_orders_router() -> OpenApiRouter<AppState> {
+pub fn admin_orders_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Shop: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(set_order_status))
 }
 

@@ -1,4 +1,4 @@
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
@@ -6,9 +6,8 @@ use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::{ApiResult, Problem};
-use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
+use crate::http::extract::{ApiJson, ApiQuery, AuthUser, RequestAuth};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::replay::Replay;
 use crate::tickets::Tickets;
@@ -16,7 +15,12 @@ use crate::tickets::gate::Scan;
 use crate::tickets::model::*;
 use crate::tickets::purchase::PurchaseInput;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Tickets: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     // A purchase, a transfer and a refund are each one transaction that
     // stores its own answer.
     let purchases = OpenApiRouter::new()
@@ -38,11 +42,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(purchases)
 }
 
-pub fn keys_router() -> OpenApiRouter<AppState> {
+pub fn keys_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Tickets: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(keys))
 }
 
-pub fn admin_router() -> OpenApiRouter<AppState> {
+pub fn admin_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Tickets: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(create_event))
         .routes(routes!(update_event))

@@ -1,14 +1,13 @@
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::HeaderMap;
 use axum::middleware::from_fn;
 use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::http::extract::{ApiJson, ApiQuery, AuthUser};
+use crate::http::extract::{ApiJson, ApiQuery, AuthUser, RequestAuth};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::replay::Replay;
 use crate::wallet::Wallet;
@@ -19,7 +18,12 @@ use crate::wallet::provider::verify_stripe_signature;
 use crate::wallet::transfers::SendInput;
 use crate::wallet::verify::{VerifyReport, verify};
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Wallet: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     // A transfer is one transaction that stores its own answer; a deposit
     // calls out to a provider between transactions, so its key is reserved.
     let transfers = OpenApiRouter::new()
@@ -37,11 +41,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(deposits)
 }
 
-pub fn payments_router() -> OpenApiRouter<AppState> {
+pub fn payments_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Wallet: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(stripe_webhook))
 }
 
-pub fn admin_router() -> OpenApiRouter<AppState> {
+pub fn admin_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Wallet: FromRef<S>,
+    RequestAuth: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(ledger_verify))
         .routes(routes!(dead_letters))
