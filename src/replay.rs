@@ -77,11 +77,6 @@ impl<T: serde::Serialize> Replay<T> {
         }
     }
 
-    /// Without a key: records nothing.
-    pub fn none(user: &str) -> Self {
-        Self::new(user, None, |_| 200)
-    }
-
     pub fn status_of(&self, value: &T) -> u16 {
         (self.success_status)(value)
     }
