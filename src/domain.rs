@@ -182,12 +182,18 @@ impl Invalid {
 macro_rules! status_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
+        // The words are the variants in snake_case: serde and the OpenAPI
+        // schema both read this attribute, `as_str` spells them out (a unit
+        // test keeps the three in step).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+            $($(#[$vdoc])* $variant),+
         }
 
         impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+
@@ -218,4 +224,52 @@ macro_rules! status_enum {
             }
         }
     };
+}
+
+/// Checks that a status enum's JSON, its OpenAPI schema and `as_str` name
+/// the same words (tests only).
+#[cfg(test)]
+pub(crate) fn assert_status_words<T>(all: &[T], as_str: fn(T) -> &'static str)
+where
+    T: Copy + serde::Serialize + utoipa::PartialSchema,
+{
+    let words: Vec<&str> = all.iter().map(|v| as_str(*v)).collect();
+    let json: Vec<String> = all
+        .iter()
+        .map(|v| {
+            serde_json::to_value(v)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(json, words, "serde words");
+    let schema = serde_json::to_value(T::schema()).unwrap();
+    let listed: Vec<String> = schema["enum"]
+        .as_array()
+        .expect("an enum schema")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, words, "OpenAPI words");
+}
+
+#[cfg(test)]
+mod status_words {
+    use crate::domain::assert_status_words;
+
+    #[test]
+    fn every_status_reads_the_same_in_json_openapi_and_the_database() {
+        use crate::esim::model::{EsimStatus, TopupStatus};
+        use crate::shop::model::OrderStatus;
+        use crate::tickets::model::TicketStatus;
+        use crate::wallet::model::{DepositStatus, PaymentStatus};
+        assert_status_words(TicketStatus::ALL, TicketStatus::as_str);
+        assert_status_words(OrderStatus::ALL, OrderStatus::as_str);
+        assert_status_words(EsimStatus::ALL, EsimStatus::as_str);
+        assert_status_words(TopupStatus::ALL, TopupStatus::as_str);
+        assert_status_words(PaymentStatus::ALL, PaymentStatus::as_str);
+        assert_status_words(DepositStatus::ALL, DepositStatus::as_str);
+    }
 }
