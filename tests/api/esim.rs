@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::{
-    Engine, Fan, Resp, TestApp, balance, deposit, spawn_app, spawn_with, verify_ok,
+    Engine, Fan, Resp, TestApp, balance, deposit, history, spawn_app, spawn_with, verify_ok,
 };
 
 both_engines!(
@@ -97,14 +97,8 @@ async fn esim(app: &TestApp, fan: &Fan, id: &str) -> Value {
 
 /// The kinds of the fan's wallet transactions.
 async fn transaction_kinds(app: &TestApp, fan: &Fan) -> Vec<String> {
-    app.get("/api/wallet/transactions")
-        .token(&fan.token)
-        .send()
+    history(app, fan)
         .await
-        .expect(200)
-        .body["transactions"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|t| t["type"].as_str().unwrap().to_owned())
         .collect()
