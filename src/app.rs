@@ -59,6 +59,8 @@ pub struct AppState {
     pub wallet: Wallet,
     pub tickets: Tickets,
     pub shop: Shop,
+    pub social: crate::social::Social,
+    pub live: crate::live::Live,
     /// This process, as it names itself in `server_instances` and in the
     /// idempotency reservations it holds.
     pub instance: Arc<str>,
@@ -96,12 +98,15 @@ impl AppState {
         let signer = Arc::new(ticket_signer(&db, &config).await?);
         let instance: Arc<str> = Arc::from(crate::db::new_id());
         let fanout: Arc<dyn Fanout> = match &redis {
-            Some(r) => crate::infra::fanout::RedisFanout::start(r.clone(), &instance, 1024),
-            None => Arc::new(LocalFanout::new(1024)),
+            // Room for bursts (a kick-off in a busy club room) while the
+            // live hub hands each event to its sockets.
+            Some(r) => crate::infra::fanout::RedisFanout::start(r.clone(), &instance, 16_384),
+            None => Arc::new(LocalFanout::new(16_384)),
         };
         let notifier = Notifier::new(db.clone(), fanout.clone());
         let revoked = crate::auth::sessions::RevokedSessions::default();
         crate::auth::sessions::load(&revoked, &db, config.access_token_ttl).await?;
+        let chat_limiter = RateLimiter::new(config.chat_rate_limit_per_minute, redis.clone());
         let state = AppState {
             limiter: RateLimiter::new(config.auth_rate_limit_per_minute, redis.clone()),
             tokens: tokens.clone(),
@@ -119,6 +124,16 @@ impl AppState {
                 config.refresh_reuse_grace,
             ),
             shop: Shop::new(db.clone(), config.commission_bps),
+            social: crate::social::Social::new(db.clone(), fanout.clone(), chat_limiter),
+            live: crate::live::Live::new(
+                db.clone(),
+                fanout.clone(),
+                crate::live::LiveSettings {
+                    heartbeat: config.ws_heartbeat,
+                    buffer: config.ws_buffer,
+                    replay_max: 500,
+                },
+            ),
             tickets: Tickets::new(
                 db.clone(),
                 signer.clone(),
@@ -157,6 +172,18 @@ impl AppState {
 impl FromRef<AppState> for Tickets {
     fn from_ref(state: &AppState) -> Tickets {
         state.tickets.clone()
+    }
+}
+
+impl FromRef<AppState> for crate::social::Social {
+    fn from_ref(state: &AppState) -> crate::social::Social {
+        state.social.clone()
+    }
+}
+
+impl FromRef<AppState> for crate::live::Live {
+    fn from_ref(state: &AppState) -> crate::live::Live {
+        state.live.clone()
     }
 }
 
@@ -291,6 +318,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api/tickets", crate::tickets::router())
         .nest("/api/admin/events", crate::tickets::admin_router())
         .nest("/api", crate::tickets::keys_router())
+        .nest("/api/social", crate::social::router())
+        .nest("/api", crate::live::router())
         .nest("/api", crate::system::router())
 }
 
@@ -408,6 +437,7 @@ pub async fn serve(
     let _chores = (
         AbortOnDrop(tokio::spawn(housekeeping(state.clone()))),
         AbortOnDrop(tokio::spawn(beat(state.clone()))),
+        AbortOnDrop(tokio::spawn(state.live.clone().run())),
         AbortOnDrop(tokio::spawn(crate::auth::sessions::follow(
             state.revoked.clone(),
             state.fanout.clone(),
@@ -464,6 +494,8 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // Live sockets are told to reconnect (to another instance) and resume.
+    state.live.hub().stop_all(crate::live::hub::Stop::Shutdown);
     // Idle connections close now; requests in flight are answered first.
     graceful.shutdown().await;
     if let Ok(mut conn) = state.db.bookkeeping().await {
@@ -535,6 +567,14 @@ async fn housekeeping(state: AppState) {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+        }
+        // A client away longer than a week reloads through the REST lists.
+        if let Err(e) = state
+            .live
+            .prune(std::time::Duration::from_secs(7 * 86_400))
+            .await
+        {
+            tracing::warn!(error = %e, "live event log prune failed");
         }
         // What a burst (a storm of connections) left in the allocator's
         // arenas goes back to the system.

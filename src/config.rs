@@ -72,6 +72,12 @@ pub struct Config {
     pub esim_provider_timeout: Duration,
     /// Test double: make the simulated supplier fail (`error`) or hang (`timeout`).
     pub esim_simulated_failure: String,
+    /// Live sockets are pinged this often; one silent for two periods is closed.
+    pub ws_heartbeat: Duration,
+    /// Frames queued for one socket before its client counts as too slow.
+    pub ws_buffer: usize,
+    /// Chat messages a fan may post per minute (bursts up to the same number).
+    pub chat_rate_limit_per_minute: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -297,6 +303,12 @@ impl Config {
                 parse_num(&get, "ESIM_PROVIDER_TIMEOUT_SECS", 10u64)?.max(1),
             ),
             esim_simulated_failure,
+            ws_heartbeat: Duration::from_millis(
+                parse_num(&get, "WS_HEARTBEAT_MS", 25_000u64)?.clamp(100, 300_000),
+            ),
+            ws_buffer: parse_num(&get, "WS_BUFFER", 256usize)?.clamp(1, 100_000),
+            chat_rate_limit_per_minute: parse_num(&get, "CHAT_RATE_LIMIT_PER_MINUTE", 60u32)?
+                .max(1),
         })
     }
 

@@ -108,6 +108,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     demo_matches(state).await?;
     crate::shop::demo::seed(state).await?;
     crate::esim::demo::seed(state).await?;
+    crate::social::demo::seed(state, &fan.id).await?;
     Ok(())
 }
 

@@ -63,6 +63,7 @@ pub fn announce(
             topic: "system".into(),
             kind: REVOKED_EVENT.into(),
             payload: serde_json::json!({"sid": sid, "forgetAt": forget_at}),
+            id: None,
         });
     }
 }

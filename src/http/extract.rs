@@ -51,6 +51,32 @@ where
     }
 }
 
+/// A JSON body that may be left out: an empty body reads as `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let empty = match headers.get(header::CONTENT_LENGTH) {
+            Some(len) => len.as_bytes() == b"0",
+            None => !headers.contains_key(header::TRANSFER_ENCODING),
+        };
+        if empty {
+            let value = T::default();
+            value.validate()?;
+            return Ok(OptionalJson(value));
+        }
+        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(OptionalJson(value))
+    }
+}
+
 /// `application/json` or a structured `+json` type (RFC 6839), with any
 /// parameters; nothing that merely starts or ends alike (`application/jsonx`).
 fn is_json_media_type(value: &str) -> bool {
@@ -236,21 +262,35 @@ where
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
-        let claims: Claims = state.tokens.verify_access(token)?;
+        let claims = state.verify(token)?;
+        Ok(Caller::from(claims))
+    }
+}
+
+impl RequestAuth {
+    /// An access token that is valid and whose session has not ended.
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let claims: Claims = self.tokens.verify_access(token)?;
         if claims
             .sid
             .as_deref()
-            .is_some_and(|sid| state.revoked.is_revoked(sid))
+            .is_some_and(|sid| self.revoked.is_revoked(sid))
         {
             return Err(ApiError::unauthorized(
                 "this session has ended; sign in again",
             ));
         }
-        Ok(Caller {
+        Ok(claims)
+    }
+}
+
+impl From<Claims> for Caller {
+    fn from(claims: Claims) -> Caller {
+        Caller {
             id: claims.sub.into(),
             role: claims.role,
             staff_club: claims.club.map(Into::into),
-        })
+        }
     }
 }
 

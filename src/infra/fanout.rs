@@ -3,7 +3,7 @@
 //! `Local` is one process's broadcast channel (SQLite, single instance).
 //! `Redis` also publishes every event to a Redis channel and relays what
 //! other instances publish into the same local broadcast, so subscribers
-//! (session revocation today, WebSockets later) only depend on this trait.
+//! (session revocation, the WebSocket hub) only depend on this trait.
 
 use std::time::Duration;
 
@@ -20,6 +20,11 @@ pub struct Event {
     /// Event name, such as `notification.created` or `ticket.checked_in`.
     pub kind: String,
     pub payload: serde_json::Value,
+    /// Position in the live event log (`live_events.seq`) of an event a
+    /// reconnecting client can ask for again; `None` for ephemeral events
+    /// (typing) and internal ones (session revocation).
+    #[serde(default)]
+    pub id: Option<i64>,
 }
 
 pub trait Fanout: Send + Sync {
@@ -161,6 +166,7 @@ mod tests {
             topic: "user:1".into(),
             kind: "notification.created".into(),
             payload: serde_json::json!({"n": 1}),
+            id: None,
         });
         let e = rx.recv().await.unwrap();
         assert_eq!(e.topic, "user:1");

@@ -28,6 +28,9 @@ pub struct Notification {
     pub data: Option<serde_json::Value>,
     pub read: bool,
     pub created_at: String,
+    /// Its place in the live event log, when it was just written.
+    #[serde(skip)]
+    pub event_id: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -74,6 +77,7 @@ impl Notifier {
             topic: format!("user:{user_id}"),
             kind: "notification.created".into(),
             payload: serde_json::to_value(n).unwrap_or_default(),
+            id: n.event_id,
         });
     }
 

@@ -19,6 +19,9 @@ const DIALECT_ONLY: &[&str] = &[
     "$$ LANGUAGE plpgsql;",
     "CREATE TRIGGER transfers_no_update BEFORE UPDATE OR DELETE ON transfers",
     "FOR EACH ROW EXECUTE FUNCTION transfers_immutable();",
+    // Ordered sequence numbers (live events, messages).
+    "seq INTEGER PRIMARY KEY AUTOINCREMENT,",
+    "seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,",
 ];
 
 fn files(dir: &Path) -> BTreeMap<String, String> {

@@ -1,0 +1,232 @@
+//! One WebSocket, from upgrade to close.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+
+use crate::db::now_ms;
+use crate::domain::UserId;
+use crate::infra::fanout::Event;
+use crate::live::hub::{Frame, Stop, frame_text};
+use crate::live::{Live, store};
+
+/// Close codes a client can act on (4000–4999 are the application's).
+pub const CLOSE_TOO_SLOW: u16 = 4000;
+pub const CLOSE_SESSION_ENDED: u16 = 4001;
+pub const CLOSE_RESUME: u16 = 4002;
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_NO_HEARTBEAT: u16 = 4003;
+
+/// Who opened the socket, from the access token.
+pub struct Opener {
+    pub user_id: UserId,
+    pub name: String,
+    pub sid: Option<String>,
+    /// When the access token expires (Unix seconds): the socket closes then,
+    /// and the client reconnects with a fresh token and its last event id.
+    pub expires_at: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum ClientMessage {
+    #[serde(rename = "typing")]
+    Typing {
+        #[serde(rename = "conversationId")]
+        conversation_id: String,
+    },
+}
+
+/// A client typing into a conversation is announced at most this often.
+const TYPING_EVERY: Duration = Duration::from_secs(2);
+/// A frame the client's TCP window cannot take within this is a dead client.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+pub async fn run(socket: WebSocket, live: Live, who: Opener, resume: Option<i64>) {
+    let topics = match store::conversation_topics(live.db.reader(), &who.user_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "live: cannot load memberships");
+            let mut socket = socket;
+            let _ = socket.send(close(1011, "try again")).await;
+            return;
+        }
+    };
+    // Subscribed before reading the log: an event committed meanwhile is in
+    // the queue, and its seq says whether the replay already carried it.
+    let sub = live.hub.register(&who.user_id, who.sid.clone(), topics);
+    let id = sub.id;
+    serve(socket, &live, &who, resume, sub).await;
+    live.hub.unregister(id);
+    metrics::gauge!("ws_connections").set(live.hub.connections() as f64);
+}
+
+async fn serve(
+    socket: WebSocket,
+    live: &Live,
+    who: &Opener,
+    resume: Option<i64>,
+    sub: crate::live::hub::Subscription,
+) {
+    metrics::gauge!("ws_connections").set(live.hub.connections() as f64);
+    let (mut tx, mut rx) = socket.split();
+    let mut frames = sub.frames;
+    let mut stop = sub.stop;
+    let last_heard = AtomicI64::new(now_ms());
+
+    // What the client missed, then `ready` with where the log stands.
+    let mut replayed_up_to = 0;
+    let head = match resume {
+        Some(after) => {
+            let limit = live.settings.replay_max;
+            match store::after(live.db.reader(), &who.user_id, after, limit + 1).await {
+                Ok(events) => {
+                    let truncated = events.len() as i64 > limit;
+                    for e in events.iter().take(limit as usize) {
+                        let data = serde_json::from_str(&e.payload).unwrap_or_default();
+                        let text = frame_text(Some(e.seq), &e.kind, &data);
+                        if send(&mut tx, Message::Text(text)).await.is_err() {
+                            return;
+                        }
+                        replayed_up_to = e.seq;
+                    }
+                    if truncated {
+                        let text = frame_text(None, "replay.truncated", &serde_json::json!({}));
+                        let _ = send(&mut tx, Message::Text(text)).await;
+                    }
+                    replayed_up_to.max(after)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live: replay failed");
+                    let _ = send(&mut tx, close(1011, "try again")).await;
+                    return;
+                }
+            }
+        }
+        None => store::head(live.db.reader()).await.unwrap_or(0),
+    };
+    replayed_up_to = replayed_up_to.max(resume.unwrap_or(0));
+    let ready = frame_text(
+        None,
+        "ready",
+        &serde_json::json!({"lastEventId": head.to_string(), "userId": who.user_id}),
+    );
+    if send(&mut tx, Message::Text(ready)).await.is_err() {
+        return;
+    }
+
+    let heartbeat = live.settings.heartbeat;
+    let expires_in =
+        Duration::from_secs(who.expires_at.saturating_sub(now_ms().max(0) as u64 / 1000));
+    let writer = async {
+        let mut ticker = tokio::time::interval(heartbeat);
+        ticker.tick().await;
+        let expiry = tokio::time::sleep(expires_in);
+        tokio::pin!(expiry);
+        loop {
+            // Biased: when the hub ends a socket it also drops its queue,
+            // and the reason must win over the empty queue.
+            tokio::select! {
+                biased;
+                why = &mut stop => {
+                    let _ = send(&mut tx, stop_frame(why.ok())).await;
+                    return;
+                }
+                _ = &mut expiry => {
+                    let _ = send(&mut tx, close(CLOSE_SESSION_ENDED, "access token expired")).await;
+                    return;
+                }
+                _ = ticker.tick() => {
+                    let silent_for = now_ms() - last_heard.load(Ordering::Relaxed);
+                    if silent_for > 2 * heartbeat.as_millis() as i64 {
+                        let _ = send(&mut tx, close(CLOSE_NO_HEARTBEAT, "no heartbeat")).await;
+                        return;
+                    }
+                    if send(&mut tx, Message::Ping(bytes::Bytes::new())).await.is_err() {
+                        return;
+                    }
+                }
+                frame = frames.recv() => {
+                    let Some(Frame { seq, text }) = frame else {
+                        let _ = send(&mut tx, stop_frame(stop.try_recv().ok())).await;
+                        return;
+                    };
+                    if seq.is_some_and(|s| s <= replayed_up_to) {
+                        continue;
+                    }
+                    if send(&mut tx, Message::Text(text)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let reader = async {
+        let mut typed: HashMap<String, Instant> = HashMap::new();
+        while let Some(Ok(msg)) = rx.next().await {
+            last_heard.store(now_ms(), Ordering::Relaxed);
+            match msg {
+                Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                    Ok(ClientMessage::Typing { conversation_id }) => {
+                        let topic = format!("conversation:{conversation_id}");
+                        let due = typed
+                            .get(&conversation_id)
+                            .is_none_or(|at| at.elapsed() >= TYPING_EVERY);
+                        if due && live.hub.is_subscribed(sub.id, &topic) {
+                            typed.insert(conversation_id.clone(), Instant::now());
+                            live.fanout.publish(Event {
+                                topic,
+                                kind: "typing".into(),
+                                payload: serde_json::json!({
+                                    "conversationId": conversation_id,
+                                    "userId": who.user_id,
+                                    "name": who.name,
+                                }),
+                                id: None,
+                            });
+                        }
+                    }
+                    // Unknown frames are ignored: a newer client may send
+                    // what this server does not know yet.
+                    Err(_) => {}
+                },
+                Message::Close(_) => return,
+                _ => {}
+            }
+        }
+    };
+    tokio::select! {
+        _ = writer => {}
+        _ = reader => {}
+    }
+}
+
+fn stop_frame(why: Option<Stop>) -> Message {
+    match why {
+        Some(Stop::Overflow) => close(CLOSE_TOO_SLOW, "too slow: resume with lastEventId"),
+        Some(Stop::Resync) => close(CLOSE_RESUME, "resume with lastEventId"),
+        Some(Stop::SessionEnded) => close(CLOSE_SESSION_ENDED, "session ended"),
+        Some(Stop::Shutdown) | None => close(CLOSE_GOING_AWAY, "server restarting"),
+    }
+}
+
+async fn send(
+    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    msg: Message,
+) -> Result<(), ()> {
+    match tokio::time::timeout(SEND_TIMEOUT, tx.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
