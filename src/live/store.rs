@@ -1,6 +1,11 @@
 //! The live event log: what a reconnecting client gets again.
 
+use std::sync::Arc;
+
 use sqlx::AnyConnection;
+use tokio::sync::mpsc;
+
+use crate::infra::fanout::{Event, Fanout};
 
 use crate::db::now_ms;
 
@@ -36,6 +41,119 @@ pub async fn append(
     .fetch_one(conn)
     .await?;
     Ok(seq)
+}
+
+/// Appends events whose business transactions have committed, in one
+/// statement of their own on the bookkeeping connection (notifications: a
+/// money transaction must not queue behind the log's order lock, nor wait
+/// for a second flush). On PostgreSQL the statement takes the order lock
+/// before the identity hands out `seq`, and releases it when it commits.
+/// Returns each event's `seq`, in the order given.
+pub async fn append_batch(db: &crate::db::Db, events: &[Event]) -> Result<Vec<i64>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = now_ms();
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            format!(
+                "(${}, ${}, ${}, ${})",
+                4 * i + 1,
+                4 * i + 2,
+                4 * i + 3,
+                4 * i + 4
+            )
+        })
+        .collect();
+    let mut conn = db.bookkeeping().await?;
+    let sql = if conn.conn().backend_name() == "PostgreSQL" {
+        format!(
+            "WITH ordered AS (SELECT pg_advisory_xact_lock(7468501))
+             INSERT INTO live_events (topic, kind, payload, created_at)
+             SELECT v.topic, v.kind, v.payload, v.created_at
+             FROM ordered, (VALUES {}) AS v (topic, kind, payload, created_at)
+             RETURNING seq, topic, payload",
+            rows.join(", ")
+        )
+    } else {
+        format!(
+            "INSERT INTO live_events (topic, kind, payload, created_at) VALUES {}
+             RETURNING seq, topic, payload",
+            rows.join(", ")
+        )
+    };
+    let payloads: Vec<String> = events.iter().map(|e| e.payload.to_string()).collect();
+    let mut q = sqlx::query_as::<_, (i64, String, String)>(sqlx::AssertSqlSafe(sql));
+    for (e, payload) in events.iter().zip(&payloads) {
+        q = q
+            .bind(e.topic.clone())
+            .bind(e.kind.clone())
+            .bind(payload.clone())
+            .bind(now);
+    }
+    let mut written = q.fetch_all(conn.conn()).await?;
+    // Matched back by content, whatever order the rows come back in.
+    let mut seqs = Vec::with_capacity(events.len());
+    for (e, payload) in events.iter().zip(&payloads) {
+        let i = written
+            .iter()
+            .position(|(_, topic, p)| *topic == e.topic && p == payload)
+            .ok_or_else(|| sqlx::Error::Protocol("a logged event was not returned".into()))?;
+        seqs.push(written.swap_remove(i).0);
+    }
+    Ok(seqs)
+}
+
+/// Logs events after their commit and then fans them out, in batches: under
+/// load one transaction carries many notifications. A crash between the
+/// business commit and the batch loses the live push of its notifications,
+/// never the notifications (their list and unread count have them).
+#[derive(Clone)]
+pub struct Logger {
+    tx: mpsc::Sender<Event>,
+    fanout: Arc<dyn Fanout>,
+}
+
+impl Logger {
+    pub fn start(db: crate::db::Db, fanout: Arc<dyn Fanout>) -> Logger {
+        let (tx, mut rx) = mpsc::channel::<Event>(10_000);
+        let out = fanout.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < 256 {
+                    match rx.try_recv() {
+                        Ok(e) => batch.push(e),
+                        Err(_) => break,
+                    }
+                }
+                match append_batch(&db, &batch).await {
+                    Ok(seqs) => {
+                        for (e, seq) in batch.iter_mut().zip(seqs) {
+                            e.id = Some(seq);
+                        }
+                    }
+                    // Still pushed to the sockets open now, without an id
+                    // to resume from.
+                    Err(e) => tracing::warn!(error = %e, "live events not logged"),
+                }
+                for e in batch {
+                    out.publish(e);
+                }
+            }
+        });
+        Logger { tx, fanout }
+    }
+
+    pub fn log_and_publish(&self, event: Event) {
+        if let Err(e) = self.tx.try_send(event) {
+            // The writer is far behind (the database is away): push live only.
+            let event = match e {
+                mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
+            };
+            self.fanout.publish(event);
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]

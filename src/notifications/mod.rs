@@ -1,5 +1,5 @@
 //! In-app notifications: written in the transaction of the event they announce,
-//! pushed to live subscribers through the fan-out after commit.
+//! logged for live replay and pushed to live subscribers after commit.
 
 pub mod routes;
 pub mod store;
@@ -28,9 +28,6 @@ pub struct Notification {
     pub data: Option<serde_json::Value>,
     pub read: bool,
     pub created_at: String,
-    /// Its place in the live event log, when it was just written.
-    #[serde(skip)]
-    pub event_id: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -46,7 +43,7 @@ pub struct NotificationList {
 #[derive(Clone)]
 pub struct Notifier {
     db: Db,
-    fanout: Arc<dyn Fanout>,
+    log: crate::live::store::Logger,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,17 +64,22 @@ impl From<NotificationError> for crate::error::ApiError {
 }
 
 impl Notifier {
+    /// Starts the writer that logs notifications for live replay.
     pub fn new(db: Db, fanout: Arc<dyn Fanout>) -> Self {
-        Self { db, fanout }
+        Self {
+            log: crate::live::store::Logger::start(db.clone(), fanout),
+            db,
+        }
     }
 
-    /// Pushes a notification whose transaction has committed.
+    /// Pushes a notification whose transaction has committed: logged for
+    /// sockets that reconnect later, then fanned out to the live ones.
     pub fn publish(&self, user_id: &str, n: &Notification) {
-        self.fanout.publish(Event {
+        self.log.log_and_publish(Event {
             topic: format!("user:{user_id}"),
             kind: "notification.created".into(),
             payload: serde_json::to_value(n).unwrap_or_default(),
-            id: n.event_id,
+            id: None,
         });
     }
 

@@ -28,9 +28,9 @@ pub async fn notify(
     .bind(body)
     .bind(data.as_ref().map(|d| d.to_string()))
     .bind(now)
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    let mut n = Notification {
+    Ok(Notification {
         id,
         kind: kind.to_owned(),
         title: title.to_owned(),
@@ -38,21 +38,7 @@ pub async fn notify(
         data,
         read: false,
         created_at: rfc3339(now),
-        event_id: None,
-    };
-    // Logged in the same transaction, so a socket that reconnects after a
-    // restart still receives it.
-    let payload = serde_json::to_value(&n).unwrap_or_default();
-    n.event_id = Some(
-        crate::live::store::append(
-            conn,
-            &format!("user:{user_id}"),
-            "notification.created",
-            &payload,
-        )
-        .await?,
-    );
-    Ok(n)
+    })
 }
 
 /// A notification as stored.
@@ -77,7 +63,6 @@ impl From<NotificationRow> for Notification {
             data: r.data.and_then(|d| serde_json::from_str(&d).ok()),
             read: r.read_at.is_some(),
             created_at: rfc3339(r.created_at),
-            event_id: None,
         }
     }
 }
