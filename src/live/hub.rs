@@ -164,6 +164,32 @@ impl Hub {
         Subscription { id, frames, stop }
     }
 
+    /// Adds topics to a registered socket.
+    pub fn subscribe(&self, id: u64, topics: Vec<String>) {
+        let mut reg = self.reg();
+        for t in topics {
+            reg.subscribe(id, t);
+        }
+    }
+
+    /// Drops the conversation topics of a socket that are not in `current`
+    /// (a membership that ended while the socket was being set up).
+    pub fn keep_only(&self, id: u64, current: &[String]) {
+        let mut reg = self.reg();
+        let stale: Vec<String> = match reg.conns.get(&id) {
+            Some(c) => c
+                .topics
+                .iter()
+                .filter(|t| t.starts_with("conversation:") && !current.contains(t))
+                .cloned()
+                .collect(),
+            None => return,
+        };
+        for t in stale {
+            reg.unsubscribe(id, &t);
+        }
+    }
+
     pub fn unregister(&self, id: u64) {
         self.reg().remove(id, None);
     }
@@ -307,5 +333,19 @@ mod tests {
         assert_eq!(sub.frames.recv().await.map(|f| f.seq), Some(Some(3)));
         hub.dispatch(&event("user:u", LEFT, 4));
         assert!(!hub.is_subscribed(sub.id, "conversation:c1"));
+    }
+
+    #[test]
+    fn a_membership_gone_before_the_subscription_is_dropped() {
+        let hub = Hub::new(8);
+        let sub = hub.register(
+            "u",
+            None,
+            vec!["conversation:c1".into(), "conversation:c2".into()],
+        );
+        hub.keep_only(sub.id, &["conversation:c2".into()]);
+        assert!(!hub.is_subscribed(sub.id, "conversation:c1"));
+        assert!(hub.is_subscribed(sub.id, "conversation:c2"));
+        assert!(hub.is_subscribed(sub.id, "user:u"));
     }
 }

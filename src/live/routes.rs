@@ -138,10 +138,14 @@ async fn connect(
         .last_event_id
         .as_deref()
         .and_then(|s| s.parse::<i64>().ok());
+    // Small buffers: thousands of sockets stay open while their fans watch
+    // the match, and clients only ever send short frames.
     let ws = ws
         .protocols([BEARER_PROTOCOL])
         .max_message_size(16 * 1024)
-        .write_buffer_size(0);
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(1024 * 1024);
     Ok(ws
         .on_upgrade(move |s| socket::run(s, live, opener, resume))
         .into_response())

@@ -43,6 +43,8 @@ enum ClientMessage {
 
 /// A client typing into a conversation is announced at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
+/// Frames written with one flush at most.
+const MAX_BATCH: usize = 64;
 /// A frame the client's TCP window cannot take within this is a dead client.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,20 +56,29 @@ fn close(code: u16, reason: &'static str) -> Message {
 }
 
 pub async fn run(socket: WebSocket, live: Live, who: Opener, resume: Option<i64>) {
-    let topics = match store::conversation_topics(live.db.reader(), &who.user_id).await {
-        Ok(t) => t,
+    // Registered before memberships and the log are read: a join or an
+    // event committed meanwhile reaches the queue (the hub subscribes the
+    // socket on `conversation.joined`), and an event's seq says whether the
+    // replay already carried it.
+    let sub = live.hub.register(&who.user_id, who.sid.clone(), Vec::new());
+    let id = sub.id;
+    let memberships = async {
+        let topics = store::conversation_topics(live.db.reader(), &who.user_id).await?;
+        live.hub.subscribe(id, topics);
+        // A membership that ended between the read and the subscription
+        // announced itself to no one: read again and drop it.
+        let current = store::conversation_topics(live.db.reader(), &who.user_id).await?;
+        live.hub.keep_only(id, &current);
+        Ok::<_, sqlx::Error>(())
+    };
+    match memberships.await {
+        Ok(()) => serve(socket, &live, &who, resume, sub).await,
         Err(e) => {
             tracing::warn!(error = %e, "live: cannot load memberships");
             let mut socket = socket;
             let _ = socket.send(close(1011, "try again")).await;
-            return;
         }
-    };
-    // Subscribed before reading the log: an event committed meanwhile is in
-    // the queue, and its seq says whether the replay already carried it.
-    let sub = live.hub.register(&who.user_id, who.sid.clone(), topics);
-    let id = sub.id;
-    serve(socket, &live, &who, resume, sub).await;
+    }
     live.hub.unregister(id);
     metrics::gauge!("ws_connections").set(live.hub.connections() as f64);
 }
@@ -158,14 +169,24 @@ async fn serve(
                     }
                 }
                 frame = frames.recv() => {
-                    let Some(Frame { seq, text }) = frame else {
+                    let Some(first) = frame else {
                         let _ = send(&mut tx, stop_frame(stop.try_recv().ok())).await;
                         return;
                     };
-                    if seq.is_some_and(|s| s <= replayed_up_to) {
-                        continue;
+                    // What queued up meanwhile goes out in the same write: a
+                    // burst costs one system call per socket, not one per frame.
+                    let mut next = Some(first);
+                    let mut batched = 0;
+                    while let Some(Frame { seq, text }) = next {
+                        if seq.is_none_or(|s| s > replayed_up_to) {
+                            if feed(&mut tx, Message::Text(text)).await.is_err() {
+                                return;
+                            }
+                            batched += 1;
+                        }
+                        next = if batched < MAX_BATCH { frames.try_recv().ok() } else { None };
                     }
-                    if send(&mut tx, Message::Text(text)).await.is_err() {
+                    if flush(&mut tx).await.is_err() {
                         return;
                     }
                 }
@@ -221,11 +242,24 @@ fn stop_frame(why: Option<Stop>) -> Message {
     }
 }
 
-async fn send(
-    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
-    msg: Message,
-) -> Result<(), ()> {
+type Tx = futures::stream::SplitSink<WebSocket, Message>;
+
+async fn send(tx: &mut Tx, msg: Message) -> Result<(), ()> {
     match tokio::time::timeout(SEND_TIMEOUT, tx.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn feed(tx: &mut Tx, msg: Message) -> Result<(), ()> {
+    match tokio::time::timeout(SEND_TIMEOUT, tx.feed(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn flush(tx: &mut Tx) -> Result<(), ()> {
+    match tokio::time::timeout(SEND_TIMEOUT, tx.flush()).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
