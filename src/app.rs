@@ -132,6 +132,7 @@ impl AppState {
                     heartbeat: config.ws_heartbeat,
                     buffer: config.ws_buffer,
                     replay_max: 500,
+                    max_sockets: config.max_connections,
                 },
             ),
             tickets: Tickets::new(

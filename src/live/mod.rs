@@ -26,6 +26,9 @@ pub struct LiveSettings {
     /// Events sent again at most on a resume; past it the client is told to
     /// reload through the REST lists (`replay.truncated`).
     pub replay_max: i64,
+    /// Open sockets at most on this instance: an upgraded connection leaves
+    /// the server's connection count, so the hub keeps its own.
+    pub max_sockets: usize,
 }
 
 /// The live core: this instance's hub, the log, and the fan-out typing goes through.

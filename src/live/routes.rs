@@ -101,6 +101,7 @@ fn token<'a>(headers: &'a HeaderMap, q: &'a WsQuery) -> Option<&'a str> {
         (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 426, description = "Not a WebSocket upgrade request", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "This instance holds `MAX_CONNECTIONS` sockets", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 async fn connect(
     State(live): State<Live>,
@@ -124,6 +125,12 @@ async fn connect(
             format!("this route speaks WebSocket only ({e})"),
         )
     })?;
+    if live.hub.connections() >= live.settings.max_sockets {
+        // The client retries, and the load balancer may pick another instance.
+        return Err(ApiError::unavailable(
+            "this instance holds as many live sockets as it may; retry shortly",
+        ));
+    }
     let name = store::user_name(live.db.reader(), &claims.sub)
         .await
         .map_err(ApiError::Database)?

@@ -26,6 +26,7 @@ both_engines!(
     a_silent_client_is_closed_by_the_heartbeat,
     an_ended_session_closes_its_sockets,
     a_message_posted_on_one_instance_reaches_a_socket_on_another,
+    an_instance_holds_a_bounded_number_of_sockets,
 );
 
 type Ws =
@@ -469,4 +470,51 @@ async fn a_message_posted_on_one_instance_reaches_a_socket_on_another(engine: En
     assert_eq!(e["data"]["message"], "posté sur A");
     let _ = a.kill().await;
     let _ = b.kill().await;
+}
+
+async fn an_instance_holds_a_bounded_number_of_sockets(engine: Engine) {
+    // 16 is the smallest MAX_CONNECTIONS the server accepts.
+    let app = spawn_with(engine, |v| {
+        v.insert("MAX_CONNECTIONS".into(), "16".into());
+    })
+    .await;
+    let ana = app.fan("Ana", "WYDAD_AC").await;
+    let mut open_sockets = Vec::new();
+    for _ in 0..16 {
+        let mut s = open(&app.base, &ana.token, None).await;
+        s.event_of("ready").await;
+        open_sockets.push(s);
+    }
+    let refused = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(format!(
+            "{}/api/ws?token={}",
+            ws_base(&app.base),
+            ana.token
+        )),
+    )
+    .await
+    .expect("answered, not left waiting");
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 503),
+        other => panic!("expected 503, got {other:?}"),
+    }
+    // Plain requests are still served, and a closed socket frees its place.
+    app.get("/api/health").send().await.expect(200);
+    drop(open_sockets.pop());
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(format!(
+            "{}/api/ws?token={}",
+            ws_base(&app.base),
+            ana.token
+        ))
+        .await
+        {
+            again = Some(Socket(ws));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    again.expect("a place freed").event_of("ready").await;
 }
