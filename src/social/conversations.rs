@@ -24,13 +24,6 @@ impl Social {
         let last_message = row
             .last_message()
             .map(|m| message(&m, &caller.id, row.last_read_seq, row.others_read_seq));
-        let last_read_message_id = if row.last_read_seq > 0 {
-            crate::social::store::messages::read_state(self.db.reader(), &row.id, &caller.id)
-                .await?
-                .and_then(|r| r.last_read_id)
-        } else {
-            None
-        };
         Ok(Conversation {
             participants: members.iter().map(|(id, _)| id.clone()).collect(),
             members: members.iter().map(|(id, name)| author(id, name)).collect(),
@@ -42,7 +35,7 @@ impl Social {
             member_count: row.member_count,
             last_message,
             unread_count: row.unread_count,
-            last_read_message_id,
+            last_read_message_id: row.last_read_id,
             created_at: rfc3339(row.created_at),
         })
     }

@@ -15,6 +15,8 @@ pub struct ConversationRow {
     pub created_at: i64,
     pub activity_at: i64,
     pub last_read_seq: i64,
+    /// The message my read marker stands on.
+    pub last_read_id: Option<String>,
     pub member_count: i64,
     pub unread_count: i64,
     /// The lowest read marker of the other members (my messages they all read).
@@ -49,6 +51,7 @@ impl ConversationRow {
 
 const SELECT_MINE: &str = "SELECT c.id, c.kind, c.name, c.club_id, c.owner_id, c.created_at, c.activity_at,
         m.last_read_seq,
+        (SELECT r.id FROM messages r WHERE r.seq = m.last_read_seq) AS last_read_id,
         (SELECT COUNT(*) FROM conversation_members x WHERE x.conversation_id = c.id) AS member_count,
         (SELECT COUNT(*) FROM messages g WHERE g.conversation_id = c.id AND g.seq > m.last_read_seq
             AND g.user_id <> m.user_id AND g.deleted_at IS NULL AND g.hidden_at IS NULL) AS unread_count,
