@@ -61,6 +61,7 @@ pub struct AppState {
     pub shop: Shop,
     pub social: crate::social::Social,
     pub live: crate::live::Live,
+    pub ai: crate::ai::Ai,
     /// This process, as it names itself in `server_instances` and in the
     /// idempotency reservations it holds.
     pub instance: Arc<str>,
@@ -135,6 +136,7 @@ impl AppState {
                     max_sockets: config.max_connections,
                 },
             ),
+            ai: crate::ai::Ai::new(db.clone(), config.ai_rebuild_interval),
             tickets: Tickets::new(
                 db.clone(),
                 signer.clone(),
@@ -163,6 +165,7 @@ impl AppState {
             config: Arc::new(config),
         };
         heartbeat(&state.db, &state.instance).await?;
+        crate::ai::results::seed(&state.db).await?;
         if state.config.demo_data {
             crate::demo::seed(&state).await?;
         }
@@ -185,6 +188,12 @@ impl FromRef<AppState> for crate::social::Social {
 impl FromRef<AppState> for crate::live::Live {
     fn from_ref(state: &AppState) -> crate::live::Live {
         state.live.clone()
+    }
+}
+
+impl FromRef<AppState> for crate::ai::Ai {
+    fn from_ref(state: &AppState) -> crate::ai::Ai {
+        state.ai.clone()
     }
 }
 
@@ -321,6 +330,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api", crate::tickets::keys_router())
         .nest("/api/social", crate::social::router())
         .nest("/api", crate::live::router())
+        .nest("/api/ai", crate::ai::router())
+        .nest("/api/admin", crate::ai::admin_router())
         .nest("/api", crate::system::router())
 }
 
@@ -439,6 +450,7 @@ pub async fn serve(
         AbortOnDrop(tokio::spawn(housekeeping(state.clone()))),
         AbortOnDrop(tokio::spawn(beat(state.clone()))),
         AbortOnDrop(tokio::spawn(state.live.clone().run())),
+        AbortOnDrop(tokio::spawn(state.ai.clone().run())),
         AbortOnDrop(tokio::spawn(crate::auth::sessions::follow(
             state.revoked.clone(),
             state.fanout.clone(),

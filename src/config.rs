@@ -78,6 +78,8 @@ pub struct Config {
     pub ws_buffer: usize,
     /// Chat messages a fan may post per minute (bursts up to the same number).
     pub chat_rate_limit_per_minute: u32,
+    /// The recommendation model is rebuilt once the newest is this old.
+    pub ai_rebuild_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -309,6 +311,9 @@ impl Config {
             ws_buffer: parse_num(&get, "WS_BUFFER", 256usize)?.clamp(1, 100_000),
             chat_rate_limit_per_minute: parse_num(&get, "CHAT_RATE_LIMIT_PER_MINUTE", 60u32)?
                 .max(1),
+            ai_rebuild_interval: Duration::from_secs(
+                60 * parse_num(&get, "AI_REBUILD_MINUTES", 15u64)?.clamp(1, 7 * 24 * 60),
+            ),
         })
     }
 

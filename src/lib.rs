@@ -1,5 +1,6 @@
 //! PaieCashFan server: the backend of a football-club fan app.
 
+pub mod ai;
 pub mod app;
 pub mod auth;
 pub mod clubs;

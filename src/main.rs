@@ -30,6 +30,30 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Recommendation and prediction models.
+    Ai {
+        #[command(subcommand)]
+        command: AiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AiCommand {
+    /// Build the recommendation model from the database now; every running
+    /// instance serves it within 30 seconds.
+    Rebuild,
+    /// Measure the recommender and the match model against their baselines
+    /// (no database needed); exit 1 if either loses to its baseline.
+    Evaluate {
+        /// Synthetic fans.
+        #[arg(long, default_value_t = 5000)]
+        fans: usize,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -68,6 +92,12 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    if let Some(Command::Ai {
+        command: AiCommand::Evaluate { fans, seed, json },
+    }) = cli.command
+    {
+        return evaluate(fans, seed, json);
+    }
     if let Some(Command::Openapi) = cli.command {
         println!("{}", app::openapi_document().to_pretty_json()?);
         return Ok(());
@@ -115,7 +145,26 @@ async fn run() -> anyhow::Result<()> {
             println!("created {} {} ({})", role.as_str(), user.email, user.id);
             Ok(())
         }
-        Command::Openapi => Ok(()),
+        Command::Openapi
+        | Command::Ai {
+            command: AiCommand::Evaluate { .. },
+        } => Ok(()),
+        Command::Ai {
+            command: AiCommand::Rebuild,
+        } => {
+            config.demo_data = false;
+            let state = AppState::build(config).await?;
+            let r = state
+                .ai
+                .rebuild()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "model built at {}: {} fans, {} interactions, {} items, {} ms",
+                r.built_at, r.fans, r.interactions, r.items, r.build_ms
+            );
+            Ok(())
+        }
         Command::Ledger {
             command: LedgerCommand::Verify { json },
         } => {
@@ -133,6 +182,37 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn evaluate(fans: usize, seed: u64, json: bool) -> anyhow::Result<()> {
+    use paiecashfan::ai::evaluate::{Population, evaluate};
+    anyhow::ensure!(
+        (100..=1_000_000).contains(&fans),
+        "--fans must be between 100 and 1000000"
+    );
+    let report = evaluate(Population { fans, seed });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    let served = report.ranking.first();
+    let baseline = report.score("popularity (baseline)");
+    let beats = match (served, baseline) {
+        (Some(s), Some(b)) => s.ndcg_at_10 > b.ndcg_at_10 && s.recall_at_10 > b.recall_at_10,
+        _ => false,
+    };
+    let model = report.matches.first();
+    let uniform = report.forecast("uniform (1/3 each)");
+    let forecasts = match (model, uniform) {
+        (Some(m), Some(u)) => m.brier < u.brier && m.log_loss < u.log_loss,
+        _ => false,
+    };
+    if !(beats && forecasts) {
+        eprintln!("FAILED: a model does not beat its baseline");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn print_report(r: &paiecashfan::wallet::verify::VerifyReport) {

@@ -695,3 +695,10 @@ pub async fn kill_9(child: &mut tokio::process::Child) {
     );
     let _ = child.wait().await;
 }
+
+/// `hours` from now, as the API writes times.
+pub fn rfc3339_in(hours: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}

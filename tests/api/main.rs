@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod ai;
 mod auth;
 mod crash;
 mod errors;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::{
-    Engine, Fan, Resp, TestApp, balance, deposit, spawn_app, spawn_with, verify_ok,
+    Engine, Fan, Resp, TestApp, balance, deposit, rfc3339_in, spawn_app, spawn_with, verify_ok,
 };
 
 both_engines!(
@@ -75,12 +75,6 @@ both_engines!(
     staff_change_a_matchs_venue,
     closing_the_sale_stops_purchases,
 );
-
-fn rfc3339_in(hours: i64) -> String {
-    (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
 
 /// A PSG home match created by PSG staff; returns (event, staff).
 async fn psg_match(
