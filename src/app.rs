@@ -136,7 +136,11 @@ impl AppState {
                     max_sockets: config.max_connections,
                 },
             ),
-            ai: crate::ai::Ai::new(db.clone(), config.ai_rebuild_interval),
+            ai: crate::ai::Ai::new(
+                db.clone(),
+                config.ai_rebuild_interval,
+                config.ai_catalogue_ttl,
+            ),
             tickets: Tickets::new(
                 db.clone(),
                 signer.clone(),

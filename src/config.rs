@@ -80,6 +80,8 @@ pub struct Config {
     pub chat_rate_limit_per_minute: u32,
     /// The recommendation model is rebuilt once the newest is this old.
     pub ai_rebuild_interval: Duration,
+    /// The recommender's view of what is on sale is at most this old.
+    pub ai_catalogue_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -313,6 +315,9 @@ impl Config {
                 .max(1),
             ai_rebuild_interval: Duration::from_secs(
                 60 * parse_num(&get, "AI_REBUILD_MINUTES", 15u64)?.clamp(1, 7 * 24 * 60),
+            ),
+            ai_catalogue_ttl: Duration::from_millis(
+                parse_num(&get, "AI_CATALOGUE_TTL_MS", 1_000u64)?.min(60_000),
             ),
         })
     }

@@ -38,3 +38,11 @@ CREATE INDEX messages_user_idx ON messages (user_id, created_at);
 CREATE INDEX post_likes_user_idx ON post_likes (user_id);
 CREATE INDEX post_comments_user_idx ON post_comments (user_id);
 CREATE INDEX tickets_buyer_idx ON tickets (buyer_id);
+
+-- One instance at a time rebuilds the model when it is due (a lease).
+CREATE TABLE ai_jobs (
+    name   TEXT PRIMARY KEY,
+    holder TEXT,
+    until  BIGINT NOT NULL
+);
+INSERT INTO ai_jobs (name, holder, until) VALUES ('rebuild', NULL, 0);

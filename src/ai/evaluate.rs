@@ -378,6 +378,7 @@ pub fn evaluate_recommender(p: Population) -> (usize, usize, Vec<RankingScore>) 
     let mut bpr_tally = Tally::new();
     let items: Vec<String> = data.catalogue.iter().map(|i| i.key.clone()).collect();
     let bpr_top = bpr(&train_of, &items, p.seed);
+    let by_key: HashMap<&str, &Item> = data.catalogue.iter().map(|i| (i.key.as_str(), i)).collect();
     for ((fan, bought), (_, target)) in train_of.iter().zip(&held) {
         let owned: HashSet<String> = bought.iter().cloned().collect();
         let club = data.clubs.get(fan).cloned();
@@ -396,9 +397,12 @@ pub fn evaluate_recommender(p: Population) -> (usize, usize, Vec<RankingScore>) 
             now,
             ..Fan::default()
         };
-        let ranked: Vec<String> = recommend::rank(&model, &ctx, &data.catalogue, 10)
+        // The candidates production ranks: neighbours and popular items.
+        let candidates = recommend::candidates(&model, &ctx);
+        let on_offer = candidates.iter().filter_map(|k| by_key.get(k).copied());
+        let ranked: Vec<String> = recommend::rank(&model, &ctx, on_offer, 10)
             .into_iter()
-            .map(|r| r.item.key)
+            .map(|r| r.item.key.clone())
             .collect();
         ours.add(&ranked, target);
         let top = |list: &[recommend::Popular]| -> Vec<String> {

@@ -5,11 +5,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::ai::catalogue::money;
 use crate::ai::model::*;
 use crate::ai::store::{
     ClubRow, EngagementRow, EsimRow, LedgerRow, LineRow, Population, ProfileRow, TicketRow,
 };
-use crate::wallet::money::{Currency, format_minor};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -132,10 +132,15 @@ impl FanData {
             .unwrap_or_else(|| "EUR".to_owned())
     }
 
-    fn matches_attended(&self) -> u32 {
+    /// Tickets the fan holds and used (a ticket passed on counts for its holder).
+    fn attended(&self) -> impl Iterator<Item = &TicketRow> {
         self.tickets
             .iter()
-            .filter(|t| t.checked_in == 1)
+            .filter(|t| t.checked_in == 1 && t.owner_id == self.fan)
+    }
+
+    fn matches_attended(&self) -> u32 {
+        self.attended()
             .map(|t| &t.event_id)
             .collect::<HashSet<_>>()
             .len() as u32
@@ -150,13 +155,6 @@ impl FanData {
             comments: e.comments as u32,
             last_90_days: e.recent as u32,
         }
-    }
-}
-
-fn money(minor: i64, currency: &str) -> String {
-    match Currency::stored(currency) {
-        Ok(c) => format_minor(minor, c),
-        Err(_) => minor.to_string(),
     }
 }
 
@@ -191,12 +189,16 @@ pub fn spending(ledger: &[LedgerRow]) -> Vec<Spending> {
         .map(|(currency, rows)| {
             let mut cats: BTreeMap<&str, (i64, u32)> = BTreeMap::new();
             let mut months: BTreeMap<String, (i64, u32)> = BTreeMap::new();
+            // One order paid to several clubs is one payment.
+            let mut seen: HashSet<(&str, Option<&str>)> = HashSet::new();
             let mut total = 0;
             for r in rows {
                 let refund = r.kind == "refund";
                 let signed = if refund { -r.amount } else { r.amount };
                 // The commission is part of the same payment as its sale.
-                let payment = !refund && r.kind != "commission";
+                let payment = !refund
+                    && r.kind != "commission"
+                    && seen.insert((category_of(r), r.reference_id.as_deref()));
                 total += signed;
                 let c = cats.entry(category_of(r)).or_default();
                 c.0 += signed;
@@ -459,10 +461,11 @@ fn predicted_points(d: &FanData, purchases: &[Purchase], now_points: u32) -> u32
     let since = d.now - 90 * DAY_MS;
     let recent_buys = purchases.iter().filter(|p| p.at > since).count() as u32;
     let recent_matches = d
-        .tickets
-        .iter()
-        .filter(|t| t.checked_in == 1 && t.kickoff_at > since)
-        .count() as u32;
+        .attended()
+        .filter(|t| t.kickoff_at > since)
+        .map(|t| &t.event_id)
+        .collect::<HashSet<_>>()
+        .len() as u32;
     let pace = 10 * recent_matches + 5 * recent_buys + d.engagement.recent as u32;
     now_points + pace * 4
 }
@@ -620,6 +623,7 @@ mod tests {
         let row = |kind: &str, reference: &str, amount: i64, at: i64| LedgerRow {
             kind: kind.into(),
             reference_type: Some(reference.into()),
+            reference_id: Some(format!("{reference}-{amount}")),
             currency: "EUR".into(),
             amount,
             created_at: at,

@@ -4,6 +4,7 @@
 //! every instance: answering is lookups in it plus the fan's own rows. The
 //! match model is fitted on real results and refitted when one is added.
 
+pub mod catalogue;
 pub mod error;
 pub mod evaluate;
 pub mod forecast;
@@ -20,19 +21,21 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
+use crate::ai::catalogue::{Catalogue, country_name, fan_context};
 use crate::ai::forecast::{FitSettings, Ratings};
 use crate::ai::insights::FanData;
 use crate::ai::model::*;
-use crate::ai::recommend::{BuildSettings, EventInfo, Fan, Item, Model, Owned, Trip};
-use crate::ai::store::{EventRow, ModelHead, Population, ResultsVersion};
+use crate::ai::recommend::{BuildSettings, Model, Trip};
+use crate::ai::store::{ModelHead, Population, ResultsVersion};
 use crate::db::{Db, now_ms, rfc3339};
 use crate::domain::Caller;
-use crate::wallet::money::{Currency, format_minor};
 
 pub use error::AiError;
 pub use routes::{admin_router, router};
 
 const DAY_MS: i64 = 86_400_000;
+/// How long a rebuild may hold the lease before another instance takes over.
+const LEASE_MS: i64 = 10 * 60_000;
 
 /// What a stored model holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -62,13 +65,23 @@ pub struct Ai {
     /// One rebuild (and one refit) at a time in this process.
     building: Arc<tokio::sync::Mutex<()>>,
     fitting: Arc<tokio::sync::Mutex<()>>,
+    /// What is on sale, read at most this often.
+    catalogue_ttl: Duration,
+    on_sale: Arc<ArcSwap<Option<Arc<Catalogue>>>>,
+    reading: Arc<tokio::sync::Mutex<()>>,
+    /// Names this process in the rebuild lease.
+    instance: Arc<str>,
 }
 
 impl Ai {
-    pub fn new(db: Db, rebuild_every: Duration) -> Ai {
+    pub fn new(db: Db, rebuild_every: Duration, catalogue_ttl: Duration) -> Ai {
         Ai {
             db,
             rebuild_every,
+            catalogue_ttl,
+            on_sale: Arc::new(ArcSwap::from_pointee(None)),
+            reading: Arc::new(tokio::sync::Mutex::new(())),
+            instance: Arc::from(crate::db::new_id()),
             loaded: Arc::new(ArcSwap::from_pointee(Loaded::default())),
             fitted: Arc::new(ArcSwap::from_pointee(Fitted {
                 version: None,
@@ -91,14 +104,29 @@ impl Ai {
         }
     }
 
-    /// Serves the newest stored model, rebuilding it first when it is due.
+    /// Serves the newest stored model, rebuilding it first when it is due
+    /// (by one instance: the others load what it stores).
     pub async fn refresh(&self) -> Result<(), AiError> {
         let newest = store::newest_model(self.db.reader()).await?;
-        let age = newest.as_ref().map(|h| now_ms() - h.built_at);
-        match age {
-            Some(a) if a < self.rebuild_every.as_millis() as i64 => self.load(newest).await,
-            _ => self.rebuild().await.map(|_| ()),
+        let now = now_ms();
+        let due = newest
+            .as_ref()
+            .is_none_or(|h| now - h.built_at >= self.rebuild_every.as_millis() as i64);
+        if !due {
+            return self.load(newest).await;
         }
+        let lease = {
+            let mut conn = self.db.bookkeeping().await?;
+            store::take_lease(conn.conn(), &self.instance, now, now + LEASE_MS).await?
+        };
+        if !lease {
+            return self.load(newest).await;
+        }
+        let built = self.rebuild().await;
+        if let Ok(mut conn) = self.db.bookkeeping().await {
+            let _ = store::release_lease(conn.conn(), &self.instance).await;
+        }
+        built.map(|_| ())
     }
 
     async fn load(&self, newest: Option<ModelHead>) -> Result<(), AiError> {
@@ -176,164 +204,58 @@ impl Ai {
         let loaded = self.loaded.load_full();
         let model = &loaded.snapshot.model;
         let now = now_ms();
-        let db = self.db.reader();
-        let me = caller.id.as_str();
-        let (profile, follows, lines, tickets, esims) = tokio::try_join!(
-            store::profile(db, me),
-            store::followed_clubs(db, me),
-            store::order_lines(db, me),
-            store::tickets(db, me),
-            store::esims(db, me),
+        let (rows, catalogue) = tokio::try_join!(
+            store::fan_rows(self.db.reader(), caller.id.as_str()),
+            self.catalogue(now),
         )?;
-        let profile = profile.ok_or(AiError::NotFound("user"))?;
-        let mut fan = Fan {
-            club: profile.club_id.clone(),
-            club_name: profile.club_name.clone(),
-            follows: follows
-                .iter()
-                .filter(|f| Some(&f.id) != profile.club_id.as_ref())
-                .map(|f| (f.id.clone(), f.name.clone()))
-                .collect(),
-            now,
-            ..Fan::default()
-        };
-        for l in &lines {
-            let key = recommend::key(ItemKind::Product, &l.product_id);
-            fan.owned.insert(key.clone());
-            fan.history.push(Owned {
-                item: key,
-                title: l.name.clone(),
-                at: l.created_at,
-            });
-        }
-        let home_country = profile.club_country.clone();
-        for t in &tickets {
-            let key = recommend::key(ItemKind::Event, &t.event_id);
-            let fixture = format!("{} – {}", t.home_name, t.away_team);
-            if t.status == "valid" {
-                fan.owned.insert(key.clone());
-            }
-            fan.history.push(Owned {
-                item: key,
-                title: format!("a ticket for {fixture}"),
-                at: t.created_at,
-            });
-            let abroad = home_country.as_deref().is_some_and(|c| c != t.home_country);
-            if t.status == "valid" && t.kickoff_at > now && abroad {
-                fan.trips.push(Trip {
-                    country: t.home_country.clone(),
-                    country_name: country_name(&t.home_country).to_owned(),
-                    fixture,
-                    kickoff: t.kickoff_at,
-                    with_ticket: true,
-                });
-            }
-        }
-        for e in &esims {
-            let key = recommend::key(ItemKind::EsimPlan, &e.plan_id);
-            let usable = matches!(e.status.as_str(), "provisioning" | "ready" | "active")
-                && e.expires_at.is_none_or(|x| x > now);
-            if usable {
-                fan.owned.insert(key.clone());
-                let countries: Vec<String> = serde_json::from_str(&e.countries).unwrap_or_default();
-                fan.covered.extend(countries);
-            }
-            fan.history.push(Owned {
-                item: key,
-                title: format!("the {} eSIM", e.name),
-                at: e.created_at,
-            });
-        }
-        let candidates = recommend::candidates(model, &fan);
-        let ids = |kind: ItemKind| -> Vec<&str> {
-            let prefix = format!("{}:", kind.as_str());
-            candidates
-                .iter()
-                .filter_map(|c| c.strip_prefix(prefix.as_str()))
-                .take(300)
-                .collect()
-        };
-        let product_ids = ids(ItemKind::Product);
-        let event_ids = ids(ItemKind::Event);
-        let mut clubs: Vec<&str> = fan.follows.iter().map(|(id, _)| id.as_str()).collect();
-        clubs.extend(fan.club.as_deref());
-        let (products, events, plans) = tokio::try_join!(
-            store::products_on_sale(db, &product_ids),
-            store::events_on_sale(db, &event_ids, &clubs, now),
-            store::plans_on_sale(db),
-        )?;
+        let fan = fan_context(&rows, now).ok_or(AiError::NotFound("user"))?;
+        let mut fan = fan;
+        let home_country = rows
+            .iter()
+            .find(|r| r.kind == "profile")
+            .and_then(|r| r.extra.clone());
         // A match abroad the fan's club plays away: a trip they may make.
-        for e in &events {
-            let away_mine = fan.club.is_some() && e.away_club_id == fan.club;
-            let abroad = home_country.as_deref().is_some_and(|c| c != e.home_country);
-            if away_mine && abroad && !fan.trips.iter().any(|t| t.kickoff == e.kickoff_at) {
+        for e in catalogue.events.iter().filter_map(|i| i.event.as_ref()) {
+            let away_mine = fan.club.is_some() && e.away_club == fan.club;
+            let abroad = home_country.as_deref().is_some_and(|c| c != e.country);
+            if away_mine
+                && abroad
+                && e.kickoff > now
+                && !fan.trips.iter().any(|t| t.kickoff == e.kickoff)
+            {
                 fan.trips.push(Trip {
-                    country: e.home_country.clone(),
-                    country_name: country_name(&e.home_country).to_owned(),
-                    fixture: format!("{} – {}", e.home_name, e.away_team),
-                    kickoff: e.kickoff_at,
+                    country: e.country.clone(),
+                    country_name: country_name(&e.country).to_owned(),
+                    fixture: format!("{} – {}", e.home_name, e.away_name),
+                    kickoff: e.kickoff,
                     with_ticket: false,
                 });
             }
         }
-        let mut catalogue: Vec<Item> = Vec::new();
-        catalogue.extend(products.into_iter().map(|p| Item {
-            key: recommend::key(ItemKind::Product, &p.id),
-            kind: ItemKind::Product,
-            subtitle: format!(
-                "{} · {} {}",
-                p.club_name,
-                money(p.price, &p.currency),
-                p.currency
-            ),
-            content: p.description,
-            tags: vec![p.club_id.clone(), p.category],
-            club: Some(p.club_id),
-            title: p.name,
-            id: p.id,
-            countries: vec![],
-            event: None,
-        }));
-        catalogue.extend(events.into_iter().map(event_item));
-        catalogue.extend(plans.into_iter().map(|p| {
-            let countries: Vec<String> = serde_json::from_str(&p.countries).unwrap_or_default();
-            let names: Vec<&str> = countries.iter().map(|c| country_name(c)).collect();
-            let data = p.data_mb.map_or_else(
-                || "Unlimited data".to_owned(),
-                |mb| format!("{} GB", mb / 1024),
-            );
-            let mut tags = vec![p.region];
-            tags.extend(countries.iter().cloned());
-            Item {
-                key: recommend::key(ItemKind::EsimPlan, &p.id),
-                kind: ItemKind::EsimPlan,
-                subtitle: format!(
-                    "{data} · {} days · {} {}",
-                    p.validity_days,
-                    money(p.price, &p.currency),
-                    p.currency
-                ),
-                content: format!("Covers {}.", names.join(", ")),
-                tags,
-                club: None,
-                title: p.name,
-                id: p.id,
-                countries,
-                event: None,
-            }
-        }));
-        let ranked = recommend::rank(model, &fan, &catalogue, limit);
+        let products = recommend::candidates(model, &fan)
+            .into_iter()
+            .filter_map(|k| catalogue.products.get(k));
+        let events = catalogue
+            .events
+            .iter()
+            .filter(|i| i.event.as_ref().is_some_and(|e| e.kickoff > now));
+        let ranked = recommend::rank(
+            model,
+            &fan,
+            products.chain(events).chain(&catalogue.plans),
+            limit,
+        );
         Ok(Recommendations {
             recommendations: ranked
                 .into_iter()
                 .map(|r| Recommendation {
-                    id: r.item.key,
+                    id: r.item.key.clone(),
                     kind: r.item.kind,
-                    item_id: r.item.id,
-                    title: r.item.title,
-                    subtitle: r.item.subtitle,
-                    content: r.item.content,
-                    tags: r.item.tags,
+                    item_id: r.item.id.clone(),
+                    title: r.item.title.clone(),
+                    subtitle: r.item.subtitle.clone(),
+                    content: r.item.content.clone(),
+                    tags: r.item.tags.clone(),
                     confidence: r.confidence,
                     reason: r.reason,
                     source: r.source,
@@ -345,6 +267,33 @@ impl Ai {
                 interactions: model.interactions,
             },
         })
+    }
+
+    /// What is on sale, read at most once per `catalogue_ttl` by this
+    /// instance (one read for every request waiting on it).
+    async fn catalogue(&self, now: i64) -> Result<Arc<Catalogue>, sqlx::Error> {
+        let fresh = |c: &Catalogue| c.read_at.elapsed() < self.catalogue_ttl;
+        if let Some(c) = self.on_sale.load_full().as_ref()
+            && fresh(c)
+        {
+            return Ok(c.clone());
+        }
+        let _one = self.reading.lock().await;
+        if let Some(c) = self.on_sale.load_full().as_ref()
+            && fresh(c)
+            && !self.catalogue_ttl.is_zero()
+        {
+            return Ok(c.clone());
+        }
+        let db = self.db.reader();
+        let (products, events, plans) = tokio::try_join!(
+            store::products_on_sale(db),
+            store::events_on_sale(db, now),
+            store::plans_on_sale(db),
+        )?;
+        let c = Arc::new(Catalogue::new(products, events, plans));
+        self.on_sale.store(Arc::new(Some(c.clone())));
+        Ok(c)
     }
 
     async fn fan_data(&self, caller: &Caller) -> Result<FanData, AiError> {
@@ -467,8 +416,8 @@ impl Ai {
         r: &NewResult,
     ) -> Result<(RecordedResult, bool), AiError> {
         let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let f = store::fixture(tx.conn(), event)
+        // Who may write is settled before taking the write lock.
+        let f = store::fixture(self.db.reader(), event)
             .await?
             .ok_or(AiError::NotFound("event"))?;
         caller.require_staff_of(&f.home_club_id)?;
@@ -478,6 +427,7 @@ impl Ai {
                 detail: "this match has not kicked off yet".into(),
             });
         }
+        let mut tx = self.db.begin_write().await?;
         let home = results::canonical(&f.home_name).to_owned();
         let away = results::canonical(&f.away_name).to_owned();
         let season = results::season_of(f.kickoff_at);
@@ -509,7 +459,15 @@ impl Ai {
             }
         }
         tx.commit().await?;
-        let fitted = self.ratings().await?;
+        // The result is recorded; ratings that cannot be refitted now are
+        // refitted by the next prediction, not reported as a failure.
+        let fitted = match self.ratings().await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "refit after a recorded result failed");
+                self.fitted.load_full()
+            }
+        };
         let rating = |team: &str| TeamRating {
             team: team.to_owned(),
             attack: round3(fitted.ratings.attack.get(team).copied().unwrap_or(1.0)),
@@ -543,73 +501,4 @@ pub const MATCH_METHOD: &str = "Independent Poisson goals (Maher): each team's a
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-fn money(minor: i64, currency: &str) -> String {
-    match Currency::stored(currency) {
-        Ok(c) => format_minor(minor, c),
-        Err(_) => minor.to_string(),
-    }
-}
-
-fn event_item(e: EventRow) -> Item {
-    let from = match (e.price_from, e.currency.as_deref()) {
-        (Some(p), Some(c)) => format!("; tickets from {} {c}", money(p, c)),
-        _ => String::new(),
-    };
-    let mut tags = vec![e.competition.clone(), e.home_club_id.clone()];
-    tags.extend(e.away_club_id.iter().cloned());
-    Item {
-        key: recommend::key(ItemKind::Event, &e.id),
-        kind: ItemKind::Event,
-        title: format!("{} – {}", e.home_name, e.away_team),
-        subtitle: format!("{} · {}", e.competition, recommend::day_label(e.kickoff_at)),
-        content: format!("{}{from}.", e.venue),
-        tags,
-        club: Some(e.home_club_id.clone()),
-        countries: vec![],
-        event: Some(EventInfo {
-            home_club: e.home_club_id,
-            home_name: e.home_name,
-            away_club: e.away_club_id,
-            away_name: e.away_team,
-            kickoff: e.kickoff_at,
-        }),
-        id: e.id,
-    }
-}
-
-/// English names of the countries clubs play in and plans cover.
-pub fn country_name(code: &str) -> &str {
-    const NAMES: &[(&str, &str)] = &[
-        ("AR", "Argentina"),
-        ("AT", "Austria"),
-        ("BE", "Belgium"),
-        ("BR", "Brazil"),
-        ("CH", "Switzerland"),
-        ("CI", "Côte d'Ivoire"),
-        ("CM", "Cameroon"),
-        ("DE", "Germany"),
-        ("DZ", "Algeria"),
-        ("EG", "Egypt"),
-        ("ES", "Spain"),
-        ("FR", "France"),
-        ("GB", "the United Kingdom"),
-        ("GH", "Ghana"),
-        ("IT", "Italy"),
-        ("MA", "Morocco"),
-        ("MC", "Monaco"),
-        ("NG", "Nigeria"),
-        ("NL", "the Netherlands"),
-        ("PT", "Portugal"),
-        ("QA", "Qatar"),
-        ("SA", "Saudi Arabia"),
-        ("SN", "Senegal"),
-        ("TN", "Tunisia"),
-        ("US", "the United States"),
-    ];
-    NAMES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or(code, |(_, n)| n)
 }

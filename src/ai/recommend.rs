@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::ai::model::{ItemKind, Source};
 
 const DAY_MS: f64 = 86_400_000.0;
+/// Fans who must have bought two items for them to be neighbours.
+pub const MIN_TOGETHER: u32 = 2;
+/// Counts of fans below this are not quoted in reasons.
+const QUOTED_FROM: u32 = 3;
 
 /// `product:<id>`, `event:<id>` or `esim_plan:<id>`.
 pub fn key(kind: ItemKind, id: &str) -> String {
@@ -109,9 +113,11 @@ impl Model {
         let mut global = vec![0.0f64; n];
         for (fan, bought) in &by_fan {
             let mut list: Vec<(u32, f64)> = bought.iter().map(|(i, w)| (*i, *w)).collect();
-            list.sort_by_key(|a| a.0);
-            // A reseller-sized basket says little about taste and costs n².
+            // A reseller-sized basket says little about taste and costs n²:
+            // keep its 200 most recent items, whatever order rows came in.
+            list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             list.truncate(200);
+            list.sort_by_key(|a| a.0);
             for (pos, (i, wi)) in list.iter().enumerate() {
                 norm[*i as usize] += wi * wi;
                 fans_of[*i as usize] += 1;
@@ -130,6 +136,11 @@ impl Model {
         }
         let mut neighbours: HashMap<String, Vec<Neighbour>> = HashMap::new();
         for ((i, j), (dot, together)) in pairs {
+            // One fan's basket is an anecdote, and quoting it would tell
+            // others what that fan bought.
+            if together < MIN_TOGETHER {
+                continue;
+            }
             let denom = (norm[i as usize] * norm[j as usize]).sqrt();
             if denom <= 0.0 {
                 continue;
@@ -232,6 +243,8 @@ pub struct EventInfo {
     pub away_club: Option<String>,
     pub away_name: String,
     pub kickoff: i64,
+    /// Where it is played (the home club's country).
+    pub country: String,
 }
 
 /// A candidate on sale now, as the store found it.
@@ -251,8 +264,8 @@ pub struct Item {
 }
 
 #[derive(Debug, Clone)]
-pub struct Ranked {
-    pub item: Item,
+pub struct Ranked<'a> {
+    pub item: &'a Item,
     pub score: f64,
     pub confidence: f64,
     pub reason: String,
@@ -261,7 +274,7 @@ pub struct Ranked {
 
 /// The items whose availability the store must check for this fan: the
 /// neighbours of what they have and what their clubs' fans buy.
-pub fn candidates(model: &Model, fan: &Fan) -> Vec<String> {
+pub fn candidates<'m>(model: &'m Model, fan: &Fan) -> Vec<&'m str> {
     let mut out: HashSet<&str> = HashSet::new();
     for h in &fan.history {
         if let Some(list) = model.neighbours.get(&h.item) {
@@ -275,13 +288,9 @@ pub fn candidates(model: &Model, fan: &Fan) -> Vec<String> {
         }
     }
     out.extend(model.popular.iter().take(20).map(|p| p.item.as_str()));
-    let mut v: Vec<String> = out
-        .into_iter()
+    out.into_iter()
         .filter(|k| !fan.owned.contains(*k))
-        .map(str::to_owned)
-        .collect();
-    v.sort();
-    v
+        .collect()
 }
 
 /// A followed club: its id, its name, and its fans' popular items.
@@ -300,8 +309,14 @@ enum Reason<'a> {
     Popular { club: Option<&'a str>, fans: u32 },
 }
 
-/// Ranks `catalogue` (the candidates on sale) for `fan`; the best `limit`.
-pub fn rank(model: &Model, fan: &Fan, catalogue: &[Item], limit: usize) -> Vec<Ranked> {
+/// Ranks `catalogue` (items on sale) for `fan`; the best `limit`. Only
+/// items with some evidence are ranked at all.
+pub fn rank<'a>(
+    model: &Model,
+    fan: &Fan,
+    catalogue: impl IntoIterator<Item = &'a Item>,
+    limit: usize,
+) -> Vec<Ranked<'a>> {
     let now_weight = |at: i64| 0.5f64.powf(((fan.now - at).max(0) as f64 / DAY_MS) / 120.0);
     // Item -> (summed similarity, strongest seed and its share).
     let mut cf: HashMap<&str, (f64, f64, &str, u32)> = HashMap::new();
@@ -425,25 +440,23 @@ pub fn rank(model: &Model, fan: &Fan, catalogue: &[Item], limit: usize) -> Vec<R
             Some(c) if is_followed(c) => score *= 1.15,
             _ => {}
         }
-        let Some(best) = parts.iter().max_by(|a, b| a.score.total_cmp(&b.score)) else {
+        let Some(best) = parts.into_iter().max_by(|a, b| a.score.total_cmp(&b.score)) else {
             continue;
         };
-        let reason = explain(&best.reason, item, fan, &followed);
-        out.push(Ranked {
-            item: item.clone(),
+        out.push((score, item, best));
+    }
+    out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.key.cmp(&b.1.key)));
+    out.truncate(limit);
+    // Sentences only for what is shown.
+    out.into_iter()
+        .map(|(score, item, best)| Ranked {
+            item,
             score,
             confidence: confidence(score),
-            reason,
+            reason: explain(&best.reason, item, fan, &followed),
             source: best.source,
-        });
-    }
-    out.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(a.item.key.cmp(&b.item.key))
-    });
-    out.truncate(limit);
-    out
+        })
+        .collect()
 }
 
 /// A score read as a probability-like number in (0, 1): documented as a
@@ -456,17 +469,16 @@ pub fn confidence(score: f64) -> f64 {
 fn explain(reason: &Reason, item: &Item, fan: &Fan, followed: &[Followed]) -> String {
     match reason {
         Reason::Together { seed, together } => {
-            let fans = if *together == 1 {
-                "1 fan".to_owned()
-            } else {
-                format!("{together} fans")
-            };
             let what = match item.kind {
                 ItemKind::Product => "also bought this",
                 ItemKind::Event => "also have a ticket for this match",
                 ItemKind::EsimPlan => "also travelled with this plan",
             };
-            format!("Fans who bought {seed} {what} ({fans}).")
+            if *together >= QUOTED_FROM {
+                format!("Fans who bought {seed} {what} ({together} fans).")
+            } else {
+                format!("Fans who bought {seed} {what}.")
+            }
         }
         Reason::Trip(t) => {
             let when = day_label(t.kickoff);
@@ -503,14 +515,13 @@ fn explain(reason: &Reason, item: &Item, fan: &Fan, followed: &[Followed]) -> St
                 format!("{name} plays away at {} on {when}.", e.home_name)
             }
         }
-        Reason::Popular {
-            club: Some(c),
-            fans,
-        } => {
-            format!("Popular with {c} fans: {fans} bought it recently.")
-        }
-        Reason::Popular { club: None, fans } => {
-            format!("Popular with fans across every club: {fans} bought it recently.")
+        Reason::Popular { club, fans } => {
+            let who = club.map_or_else(|| "fans of every club".to_owned(), |c| format!("{c} fans"));
+            if *fans >= QUOTED_FROM {
+                format!("Popular with {who}: {fans} have bought it.")
+            } else {
+                format!("Popular with {who}.")
+            }
         }
     }
 }
@@ -645,8 +656,8 @@ mod tests {
         assert_eq!(r[0].item.id, "a-shirt");
         assert_eq!(r[0].source, Source::ClubPopularity);
         assert_eq!(
-            r[0].reason,
-            "Popular with Club A fans: 2 bought it recently."
+            r[0].reason, "Popular with Club A fans.",
+            "two fans are not quoted"
         );
         assert_eq!(
             r[2].item.id, "b-shirt",

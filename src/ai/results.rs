@@ -154,16 +154,29 @@ pub async fn seed(db: &Db) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
+/// The results as the model reads them: one per fixture and day (a match
+/// both shipped and recorded by an admin counts once, the admin's score).
 pub fn played(rows: Vec<ResultRow>) -> Vec<Played> {
-    rows.into_iter()
-        .map(|r| Played {
-            day: r.played_on.div_euclid(86_400_000),
+    let mut by_fixture: std::collections::BTreeMap<(i64, String, String), Played> =
+        std::collections::BTreeMap::new();
+    for r in rows {
+        let day = r.played_on.div_euclid(86_400_000);
+        let p = Played {
+            day,
             home: r.home_team,
             away: r.away_team,
             home_goals: r.home_goals.clamp(0, 99) as u32,
             away_goals: r.away_goals.clamp(0, 99) as u32,
-        })
-        .collect()
+        };
+        let key = (day, p.home.clone(), p.away.clone());
+        match by_fixture.get(&key) {
+            Some(_) if r.admin == 0 => {}
+            _ => {
+                by_fixture.insert(key, p);
+            }
+        }
+    }
+    by_fixture.into_values().collect()
 }
 
 /// `2025-26` for a match played between July 2025 and June 2026.

@@ -150,6 +150,51 @@ pub async fn profile(db: &AnyPool, fan: &str) -> Result<Option<ProfileRow>, sqlx
     .await
 }
 
+/// One of the fan's own rows, in one shape for one round trip: their
+/// `profile` (id = club, title = club name, extra = club country), a
+/// `follow`ed club (id, name, country), a `product` bought (id, name), a
+/// `ticket` held (id = event, title = fixture, extra = country, status,
+/// until = kick-off) or an `esim` (id = plan, title = plan name, extra =
+/// the plan's countries, status, until = expiry).
+#[derive(sqlx::FromRow, Debug)]
+pub struct FanRow {
+    pub kind: String,
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub extra: Option<String>,
+    pub status: Option<String>,
+    pub at: i64,
+    pub until: Option<i64>,
+}
+
+pub async fn fan_rows(db: &AnyPool, fan: &str) -> Result<Vec<FanRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT 'profile' AS kind, u.club_id AS id, c.name AS title, c.country AS extra,
+                CAST(NULL AS TEXT) AS status, u.created_at AS at, CAST(NULL AS BIGINT) AS until
+           FROM users u LEFT JOIN clubs c ON c.id = u.club_id WHERE u.id = $1
+         UNION ALL
+         SELECT 'follow', c.id, c.name, c.country, NULL, f.created_at, NULL
+           FROM follows f JOIN clubs c ON c.id = f.target_id
+          WHERE f.follower_id = $1 AND f.target_kind = 'club'
+         UNION ALL
+         SELECT 'product', l.product_id, l.name, l.club_id, NULL, o.created_at, NULL
+           FROM orders o JOIN order_lines l ON l.order_id = o.id
+          WHERE o.user_id = $1 AND o.status <> 'cancelled'
+         UNION ALL
+         SELECT 'ticket', t.event_id, c.name || ' – ' || e.away_team, c.country, t.status,
+                t.created_at, e.kickoff_at
+           FROM tickets t JOIN events e ON e.id = t.event_id JOIN clubs c ON c.id = e.home_club_id
+          WHERE t.owner_id = $1 AND t.status IN ('valid', 'used')
+         UNION ALL
+         SELECT 'esim', e.plan_id, p.name, p.countries, e.status, e.created_at, e.expires_at
+           FROM esims e JOIN esim_plans p ON p.id = e.plan_id
+          WHERE e.user_id = $1 AND e.status <> 'failed'",
+    )
+    .bind(fan)
+    .fetch_all(db)
+    .await
+}
+
 #[derive(sqlx::FromRow, Clone)]
 pub struct ClubRow {
     pub id: String,
@@ -206,6 +251,7 @@ pub async fn order_lines(db: &AnyPool, fan: &str) -> Result<Vec<LineRow>, sqlx::
 pub struct TicketRow {
     pub event_id: String,
     pub buyer_id: String,
+    pub owner_id: String,
     pub status: String,
     pub checked_in: i64,
     pub price: i64,
@@ -222,7 +268,7 @@ pub struct TicketRow {
 /// Tickets the fan holds or bought (refunded and revoked ones excluded).
 pub async fn tickets(db: &AnyPool, fan: &str) -> Result<Vec<TicketRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.event_id, t.buyer_id, t.status,
+        "SELECT t.event_id, t.buyer_id, t.owner_id, t.status,
                 CASE WHEN t.first_used_at IS NULL THEN 0 ELSE 1 END AS checked_in,
                 t.price, t.currency, t.created_at,
                 e.home_club_id, c.name AS home_name, c.country AS home_country,
@@ -267,6 +313,7 @@ pub async fn esims(db: &AnyPool, fan: &str) -> Result<Vec<EsimRow>, sqlx::Error>
 pub struct LedgerRow {
     pub kind: String,
     pub reference_type: Option<String>,
+    pub reference_id: Option<String>,
     pub currency: String,
     pub amount: i64,
     pub created_at: i64,
@@ -276,11 +323,11 @@ pub struct LedgerRow {
 /// platform's `commission` part of each) and their refunds, from the ledger.
 pub async fn spending(db: &AnyPool, fan: &str) -> Result<Vec<LedgerRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.kind, t.reference_type, t.currency, t.amount, t.created_at
+        "SELECT t.kind, t.reference_type, t.reference_id, t.currency, t.amount, t.created_at
            FROM accounts a JOIN transfers t ON t.debit_account_id = a.id
           WHERE a.kind = 'user' AND a.owner_id = $1 AND t.kind IN ('purchase', 'ticket', 'esim', 'commission')
          UNION ALL
-         SELECT t.kind, t.reference_type, t.currency, t.amount, t.created_at
+         SELECT t.kind, t.reference_type, t.reference_id, t.currency, t.amount, t.created_at
            FROM accounts a JOIN transfers t ON t.credit_account_id = a.id
           WHERE a.kind = 'user' AND a.owner_id = $1 AND t.kind = 'refund'",
     )
@@ -308,18 +355,18 @@ pub async fn engagement(db: &AnyPool, fan: &str, now: i64) -> Result<EngagementR
            (SELECT COUNT(*) FROM posts WHERE author_id = $1 AND deleted_at IS NULL) AS posts,
            (SELECT COUNT(*) FROM post_likes WHERE user_id = $1) AS likes,
            (SELECT COUNT(*) FROM post_comments WHERE user_id = $1 AND deleted_at IS NULL) AS comments,
-           (SELECT COUNT(*) FROM messages WHERE user_id = $1 AND created_at > $2)
-             + (SELECT COUNT(*) FROM posts WHERE author_id = $1 AND created_at > $2)
+           (SELECT COUNT(*) FROM messages WHERE user_id = $1 AND deleted_at IS NULL AND created_at > $2)
+             + (SELECT COUNT(*) FROM posts WHERE author_id = $1 AND deleted_at IS NULL AND created_at > $2)
              + (SELECT COUNT(*) FROM post_likes WHERE user_id = $1 AND created_at > $2)
-             + (SELECT COUNT(*) FROM post_comments WHERE user_id = $1 AND created_at > $2) AS recent,
-           (SELECT COUNT(*) FROM messages WHERE user_id = $1 AND created_at > $3)
-             + (SELECT COUNT(*) FROM posts WHERE author_id = $1 AND created_at > $3)
+             + (SELECT COUNT(*) FROM post_comments WHERE user_id = $1 AND deleted_at IS NULL AND created_at > $2) AS recent,
+           (SELECT COUNT(*) FROM messages WHERE user_id = $1 AND deleted_at IS NULL AND created_at > $3)
+             + (SELECT COUNT(*) FROM posts WHERE author_id = $1 AND deleted_at IS NULL AND created_at > $3)
              + (SELECT COUNT(*) FROM post_likes WHERE user_id = $1 AND created_at > $3)
-             + (SELECT COUNT(*) FROM post_comments WHERE user_id = $1 AND created_at > $3) AS last_30,
-           (SELECT COUNT(*) FROM messages WHERE user_id = $1 AND created_at > $4 AND created_at <= $3)
-             + (SELECT COUNT(*) FROM posts WHERE author_id = $1 AND created_at > $4 AND created_at <= $3)
+             + (SELECT COUNT(*) FROM post_comments WHERE user_id = $1 AND deleted_at IS NULL AND created_at > $3) AS last_30,
+           (SELECT COUNT(*) FROM messages WHERE user_id = $1 AND deleted_at IS NULL AND created_at > $4 AND created_at <= $3)
+             + (SELECT COUNT(*) FROM posts WHERE author_id = $1 AND deleted_at IS NULL AND created_at > $4 AND created_at <= $3)
              + (SELECT COUNT(*) FROM post_likes WHERE user_id = $1 AND created_at > $4 AND created_at <= $3)
-             + (SELECT COUNT(*) FROM post_comments WHERE user_id = $1 AND created_at > $4 AND created_at <= $3) AS previous_30",
+             + (SELECT COUNT(*) FROM post_comments WHERE user_id = $1 AND deleted_at IS NULL AND created_at > $4 AND created_at <= $3) AS previous_30",
     )
     .bind(fan)
     .bind(now - 90 * day)
@@ -341,23 +388,16 @@ pub struct ProductRow {
     pub currency: String,
 }
 
-/// Of `ids`, the products on sale with stock left.
-pub async fn products_on_sale(db: &AnyPool, ids: &[&str]) -> Result<Vec<ProductRow>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
+/// Every product on sale with stock left.
+pub async fn products_on_sale(db: &AnyPool) -> Result<Vec<ProductRow>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT p.id, p.club_id, c.name AS club_name, p.name, p.category, p.description, p.price, p.currency
            FROM products p JOIN clubs c ON c.id = p.club_id
-          WHERE p.active = 1 AND p.id IN ({})
+          WHERE p.active = 1
             AND EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND v.stock > 0)",
-        placeholders(1, ids.len())
-    );
-    let mut q = sqlx::query_as(AssertSqlSafe(sql));
-    for id in ids {
-        q = q.bind(*id);
-    }
-    q.fetch_all(db).await
+    )
+    .fetch_all(db)
+    .await
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.home_club_id, c.name AS home_name, c.country AS home_country,
@@ -378,42 +418,20 @@ pub struct EventRow {
     pub currency: Option<String>,
 }
 
-/// Upcoming matches still on sale with seats left: those in `ids` and every
-/// match one of `clubs` plays.
-pub async fn events_on_sale(
-    db: &AnyPool,
-    ids: &[&str],
-    clubs: &[&str],
-    now: i64,
-) -> Result<Vec<EventRow>, sqlx::Error> {
-    let mut filters = Vec::new();
-    if !ids.is_empty() {
-        filters.push(format!("e.id IN ({})", placeholders(2, ids.len())));
-    }
-    if !clubs.is_empty() {
-        let p = placeholders(2 + ids.len(), clubs.len());
-        filters.push(format!(
-            "e.home_club_id IN ({p}) OR e.away_club_id IN ({p})"
-        ));
-    }
-    if filters.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
+/// Upcoming matches on sale now with seats left.
+pub async fn events_on_sale(db: &AnyPool, now: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {EVENT_COLUMNS},
                 (SELECT MIN(k.price) FROM ticket_categories k WHERE k.event_id = e.id AND k.sold < k.capacity) AS price_from,
                 (SELECT MIN(k.currency) FROM ticket_categories k WHERE k.event_id = e.id) AS currency
            FROM events e JOIN clubs c ON c.id = e.home_club_id
-          WHERE e.kickoff_at > $1 AND e.sale_ends_at > $1 AND ({})
+          WHERE e.kickoff_at > $1 AND e.sale_starts_at <= $1 AND e.sale_ends_at > $1
             AND EXISTS (SELECT 1 FROM ticket_categories k WHERE k.event_id = e.id AND k.sold < k.capacity)
-          ORDER BY e.kickoff_at, e.id",
-        filters.join(" OR ")
-    );
-    let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(now);
-    for id in ids.iter().chain(clubs) {
-        q = q.bind(*id);
-    }
-    q.fetch_all(db).await
+          ORDER BY e.kickoff_at, e.id"
+    )))
+    .bind(now)
+    .fetch_all(db)
+    .await
 }
 
 /// Upcoming matches of `clubs`, on sale or not (for predictions).
@@ -464,6 +482,8 @@ pub async fn plans_on_sale(db: &AnyPool) -> Result<Vec<PlanRow>, sqlx::Error> {
 
 #[derive(sqlx::FromRow)]
 pub struct ResultRow {
+    /// Recorded by an admin for an event (else shipped).
+    pub admin: i64,
     pub played_on: i64,
     pub home_team: String,
     pub away_team: String,
@@ -473,7 +493,7 @@ pub struct ResultRow {
 
 pub async fn results(db: &AnyPool) -> Result<Vec<ResultRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT played_on, home_team, away_team, home_goals, away_goals
+        "SELECT CASE WHEN event_id IS NULL THEN 0 ELSE 1 END AS admin, played_on, home_team, away_team, home_goals, away_goals
            FROM match_results ORDER BY played_on, id",
     )
     .fetch_all(db)
@@ -502,10 +522,7 @@ pub struct FixtureRow {
     pub kickoff_at: i64,
 }
 
-pub async fn fixture(
-    conn: &mut AnyConnection,
-    event: &str,
-) -> Result<Option<FixtureRow>, sqlx::Error> {
+pub async fn fixture(db: &AnyPool, event: &str) -> Result<Option<FixtureRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT e.home_club_id, h.name AS home_name, COALESCE(a.name, e.away_team) AS away_name,
                 e.competition, e.kickoff_at
@@ -514,7 +531,7 @@ pub async fn fixture(
           WHERE e.id = $1",
     )
     .bind(event)
-    .fetch_optional(conn)
+    .fetch_optional(db)
     .await
 }
 
@@ -687,4 +704,30 @@ pub async fn model_payload(db: &AnyPool, id: &str) -> Result<Option<String>, sql
         .fetch_optional(db)
         .await?;
     Ok(r.map(|r| r.payload))
+}
+
+/// Takes the rebuild lease until `until` unless another holder has it.
+pub async fn take_lease(
+    conn: &mut AnyConnection,
+    holder: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE ai_jobs SET holder = $1, until = $2 WHERE name = 'rebuild' AND (until < $3 OR holder = $1)",
+    )
+    .bind(holder)
+    .bind(until)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn release_lease(conn: &mut AnyConnection, holder: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE ai_jobs SET until = 0 WHERE name = 'rebuild' AND holder = $1")
+        .bind(holder)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -155,10 +155,11 @@ async fn a_new_fan_gets_their_clubs_best_sellers_and_a_follow_widens_them(engine
     assert_eq!(recs[0]["source"], "club_popularity");
     assert_eq!(
         recs[0]["reason"],
-        "Popular with Paris Saint-Germain fans: 3 bought it recently."
+        "Popular with Paris Saint-Germain fans: 3 have bought it."
     );
     let scarf_at = recs.iter().position(|r| r["itemId"] == scarf);
     let mug_at = recs.iter().position(|r| r["itemId"] == mug);
+    assert!(scarf_at.is_some() && mug_at.is_some(), "{recs:?}");
     assert!(scarf_at < mug_at, "{recs:?}");
 
     // A Marseille fan sees Marseille first; following PSG brings PSG's
@@ -180,7 +181,7 @@ async fn a_new_fan_gets_their_clubs_best_sellers_and_a_follow_widens_them(engine
     assert_eq!(s["source"], "club_popularity");
     assert_eq!(
         s["reason"],
-        "Popular with Paris Saint-Germain fans: 3 bought it recently."
+        "Popular with Paris Saint-Germain fans: 3 have bought it."
     );
     let m = recs
         .iter()
@@ -193,6 +194,21 @@ async fn a_new_fan_gets_their_clubs_best_sellers_and_a_follow_widens_them(engine
         reason.starts_with("Paris Saint-Germain (you follow them) plays away at AS Monaco on "),
         "{reason}"
     );
+}
+
+/// Moves a match into the past, as if an hour ago had been its kick-off.
+async fn played_already(app: &TestApp, event: &str) {
+    let past = paiecashfan::db::now_ms() - 3_600_000;
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    sqlx::query(
+        "UPDATE events SET sale_starts_at = $1, sale_ends_at = $1, kickoff_at = $1 WHERE id = $2",
+    )
+    .bind(past)
+    .bind(event)
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
 }
 
 async fn sold_out_inactive_and_owned_items_are_never_recommended(engine: Engine) {
@@ -235,15 +251,7 @@ async fn sold_out_inactive_and_owned_items_are_never_recommended(engine: Engine)
         .as_str()
         .unwrap()
         .to_owned();
-    let past = paiecashfan::db::now_ms() - 3_600_000;
-    sqlx::query(
-        "UPDATE events SET sale_starts_at = $1, sale_ends_at = $1, kickoff_at = $1 WHERE id = $2",
-    )
-    .bind(past)
-    .bind(&ol_match)
-    .execute(app.state.db.reader())
-    .await
-    .unwrap();
+    played_already(&app, &ol_match).await;
     assert!(
         find(&recommendations(&app, &fan).await, &ol_match).is_none(),
         "past"
@@ -397,6 +405,14 @@ async fn insights_show_the_fans_own_evidence_and_nobody_elses(engine: Engine) {
         .expect(201);
     let other = shopper(&app, "Neighbour", "AS_MONACO").await;
     buy(&app, &other, &[&ball]).await;
+    for text in ["Allez", "Daghe Munegu"] {
+        app.post("/api/social/posts")
+            .token(&other.token)
+            .json(&json!({"content": text}))
+            .send()
+            .await
+            .expect(201);
+    }
 
     let i = insights(&app, &fan).await;
     assert_eq!(i["favoriteTeam"]["clubId"], "AS_MONACO");
@@ -449,8 +465,13 @@ async fn insights_show_the_fans_own_evidence_and_nobody_elses(engine: Engine) {
     assert!(i["predictedValue"].is_string());
     assert!(i["predictedLevel"].is_string());
 
+    assert_eq!(
+        i["engagement"]["posts"], 1,
+        "the neighbour's posts are theirs"
+    );
     let theirs = insights(&app, &other).await;
     assert_eq!(theirs["spending"][0]["total"], "40.00");
+    assert_eq!(theirs["engagement"]["posts"], 2);
     assert!(theirs["favoritePlayer"].is_null());
     assert_eq!(theirs["matchesAttended"], 0);
 
@@ -584,15 +605,7 @@ async fn staff_record_a_result_and_the_ratings_follow_it(engine: Engine) {
     post(&admin, &played, json!({"homeGoals": 2, "awayGoals": 0}))
         .await
         .expect_problem(409, "match_not_played");
-    let past = paiecashfan::db::now_ms() - 3_600_000;
-    sqlx::query(
-        "UPDATE events SET sale_starts_at = $1, sale_ends_at = $1, kickoff_at = $1 WHERE id = $2",
-    )
-    .bind(past)
-    .bind(&played)
-    .execute(app.state.db.reader())
-    .await
-    .unwrap();
+    played_already(&app, &played).await;
     post(&fan, &played, json!({"homeGoals": 6, "awayGoals": 0}))
         .await
         .expect_problem(403, "forbidden");
@@ -663,6 +676,12 @@ async fn the_model_is_rebuilt_by_admins_or_the_cli_and_served_by_every_instance(
         .send()
         .await
         .expect_problem(403, "forbidden");
+    let staff = app.staff(Some("OL")).await;
+    app.post("/api/admin/ai/rebuild")
+        .token(&staff.token)
+        .send()
+        .await
+        .expect_problem(403, "forbidden");
     let scarf = product(&app, "OL", "Écharpe Gerland", "accessories", "8.00", 10).await;
     buy(&app, &fan, &[&scarf]).await;
 
@@ -679,7 +698,7 @@ async fn the_model_is_rebuilt_by_admins_or_the_cli_and_served_by_every_instance(
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("1 interactions"), "{text}");
+    assert!(text.contains(", 1 interactions,"), "{text}");
 
     // The running server picks the stored model up (its refresh runs every
     // 30 s; run it now).

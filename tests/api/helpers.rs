@@ -145,6 +145,8 @@ pub fn base_vars(db_url: &str) -> HashMap<String, String> {
     vars.insert("AUTH_RATE_LIMIT_PER_MINUTE".into(), "100000".into());
     vars.insert("DB_MAX_CONNECTIONS".into(), "8".into());
     vars.insert("LOG_FORMAT".into(), "pretty".into());
+    // Recommendations see a purchase or a sell-out at once (not within 1 s).
+    vars.insert("AI_CATALOGUE_TTL_MS".into(), "0".into());
     vars
 }
 
