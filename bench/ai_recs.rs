@@ -296,6 +296,9 @@ async fn main() -> anyhow::Result<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    // Planner statistics, as autovacuum would gather them on a live
+    // database some time after a bulk load like this one.
+    sqlx::query("ANALYZE").execute(&mut conn).await?;
     conn.close().await?;
     println!(
         "seeded {fans} fans, {} products, {purchases} purchases in {:.1} s",
