@@ -20,24 +20,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 const ROOM_CLUB: &str = "AS_MONACO";
 
-fn rss_kib(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
-}
+#[path = "common.rs"]
+mod common;
+use common::{percentile, rss_kib};
 
 /// Marks a message so a receiver finds which one it is without parsing JSON.
 fn marker(n: usize) -> String {

@@ -3,7 +3,7 @@
 //! the home/draw/away probabilities it gives a fixture. Pure: the results
 //! come in, the ratings go out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -59,8 +59,8 @@ impl Default for FitSettings {
 /// match against an average attack (higher is weaker).
 #[derive(Debug, Clone, Default)]
 pub struct Ratings {
-    pub attack: HashMap<String, f64>,
-    pub defence: HashMap<String, f64>,
+    pub attack: BTreeMap<String, f64>,
+    pub defence: BTreeMap<String, f64>,
     pub home_advantage: f64,
     /// Goals per team per match in the (weighted) data: an unknown team's
     /// defence.
@@ -94,8 +94,8 @@ impl Ratings {
             .map(|(r, w)| w * f64::from(r.home_goals + r.away_goals))
             .sum();
         let per_team = (goals / (2.0 * weight)).max(0.1);
-        let mut attack: HashMap<String, f64> = HashMap::new();
-        let mut defence: HashMap<String, f64> = HashMap::new();
+        let mut attack: BTreeMap<String, f64> = BTreeMap::new();
+        let mut defence: BTreeMap<String, f64> = BTreeMap::new();
         for (r, _) in &used {
             for t in [&r.home, &r.away] {
                 attack.entry(t.clone()).or_insert(1.0);

@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod forecast;
 pub mod insights;
 pub mod model;
+pub mod reasons;
 pub mod recommend;
 pub mod results;
 pub mod routes;
