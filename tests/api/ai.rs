@@ -5,7 +5,9 @@
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{BIN, Engine, Fan, TEST_JWT_SECRET, TestApp, deposit, rfc3339_in, spawn_app};
+use crate::helpers::{
+    BIN, Engine, Fan, TEST_JWT_SECRET, TestApp, deposit, rfc3339_in, spawn_app, spawn_with,
+};
 
 both_engines!(
     a_purchase_brings_what_other_fans_bought_with_it,
@@ -16,6 +18,7 @@ both_engines!(
     predictions_give_each_upcoming_match_probabilities_that_sum_to_one,
     staff_record_a_result_and_the_ratings_follow_it,
     the_model_is_rebuilt_by_admins_or_the_cli_and_served_by_every_instance,
+    what_is_on_sale_is_read_at_most_once_per_ttl,
 );
 
 /// A product of `club` created by its staff; returns its id.
@@ -724,4 +727,32 @@ async fn the_model_is_rebuilt_by_admins_or_the_cli_and_served_by_every_instance(
         .send()
         .await
         .expect_problem(401, "unauthorized");
+}
+
+async fn what_is_on_sale_is_read_at_most_once_per_ttl(engine: Engine) {
+    let app = spawn_with(engine, |v| {
+        v.insert("AI_CATALOGUE_TTL_MS".into(), "1000".into());
+    })
+    .await;
+    let flag = product(&app, "OL", "Fanion rouge et bleu", "accessories", "6.00", 2).await;
+    let first = shopper(&app, "First", "OL").await;
+    buy(&app, &first, &[&flag]).await;
+    rebuild(&app).await;
+    let fan = app.fan("Looker", "OL").await;
+
+    // This request reads what is on sale: one flag left.
+    let read_at = std::time::Instant::now();
+    assert!(find(&recommendations(&app, &fan).await, &flag).is_some());
+    let second = shopper(&app, "Second", "OL").await;
+    buy(&app, &second, &[&flag]).await;
+    let recs = recommendations(&app, &fan).await;
+    if read_at.elapsed() < std::time::Duration::from_millis(900) {
+        assert!(
+            find(&recs, &flag).is_some(),
+            "within the TTL the earlier read is served"
+        );
+    }
+    // Past it, the sell-out shows.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert!(find(&recommendations(&app, &fan).await, &flag).is_none());
 }
