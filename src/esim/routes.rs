@@ -122,11 +122,10 @@ async fn one(
 }
 
 /// The activation code as JSON, or (`?format=svg|png`) as the QR a phone scans.
-#[utoipa::path(get, path = "/{id}/qr", tag = "esim", security(("bearerAuth" = [])),
+#[utoipa::path(get, path = "/{id}/qr", tag = "esim", operation_id = "esim_qr", security(("bearerAuth" = [])),
     params(("id" = String, Path), QrQuery),
-    responses((status = 200, body = ActivationCodeResponse),
-        (status = 200, content_type = "image/svg+xml", description = "with format=svg"),
-        (status = 200, content_type = "image/png", description = "with format=png"),
+    responses((status = 200, description = "JSON by default; the QR image with format=svg or format=png",
+            content((ActivationCodeResponse = "application/json"), (String = "image/svg+xml"), (String = "image/png"))),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not provisioned")))]
 async fn qr(

@@ -26,6 +26,9 @@ Errors are RFC 9457 problem details (`application/problem+json`) with a stable `
         (name = "shop", description = "Club shop: catalogue, cart, checkout, orders"),
         (name = "esim", description = "Travel eSIMs"),
         (name = "gate", description = "Stadium check-in, online and offline"),
+        (name = "social", description = "Fan chat, feed, follows and moderation"),
+        (name = "live", description = "The live WebSocket"),
+        (name = "ai", description = "Recommendations, insights and predictions"),
     )
 )]
 pub struct ApiDoc;
@@ -69,9 +72,52 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         .flatten()
         {
             add_problem_responses(op);
+            describe_responses(op);
+            type_idempotency_key(op);
         }
     }
     api
+}
+
+/// OpenAPI requires a description on every response: the handlers' own, or
+/// the status's name.
+fn describe_responses(op: &mut Operation) {
+    for (status, response) in op.responses.responses.iter_mut() {
+        if let utoipa::openapi::RefOr::T(r) = response
+            && r.description.is_empty()
+        {
+            r.description = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("answer")
+                .to_owned();
+        }
+    }
+}
+
+/// The header is optional, and when sent it is 1 to 255 visible ASCII
+/// characters (an `Option<String>` would document it as possibly null).
+fn type_idempotency_key(op: &mut Operation) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    for p in op.parameters.iter_mut().flatten() {
+        if let utoipa::openapi::RefOr::T(p) = p
+            && p.name.eq_ignore_ascii_case("idempotency-key")
+        {
+            p.schema = Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(255))
+                    .pattern(Some("^[!-~]+$"))
+                    .into(),
+            );
+            if p.description.is_none() {
+                p.description = Some("retry-safe key, kept 24 h".into());
+            }
+        }
+    }
 }
 
 fn problem(description: &str) -> utoipa::openapi::Response {
@@ -116,6 +162,53 @@ fn add_problem_responses(op: &mut Operation) {
             op.responses
                 .responses
                 .insert(status.to_owned(), problem(desc).into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn operations(doc: &Value) -> Vec<(String, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                out.push((format!("{method} {path}"), op));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_response_is_described_and_every_operation_id_is_unique() {
+        let doc = serde_json::to_value(crate::app::openapi_document()).expect("document");
+        let mut ids = std::collections::HashMap::new();
+        for (name, op) in operations(&doc) {
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            if let Some(other) = ids.insert(id.clone(), name.clone()) {
+                panic!("operationId {id} used by {other} and {name}");
+            }
+            for (status, r) in op["responses"].as_object().into_iter().flatten() {
+                let d = r["description"].as_str().unwrap_or_default();
+                assert!(!d.is_empty(), "{name} {status} has no description");
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["name"] == "Idempotency-Key" {
+                    assert_eq!(p["schema"]["type"], "string", "{name}: {p}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_qr_route_documents_json_and_both_images() {
+        let doc = serde_json::to_value(crate::app::openapi_document()).expect("document");
+        for path in ["/api/tickets/{id}/qr", "/api/esim/{id}/qr"] {
+            let content = &doc["paths"][path]["get"]["responses"]["200"]["content"];
+            for t in ["application/json", "image/svg+xml", "image/png"] {
+                assert!(content.get(t).is_some(), "{path} lacks {t}: {content}");
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ async fn list(
 }
 
 /// Mark one of my notifications as read.
-#[utoipa::path(post, path = "/{id}/read", tag = "notifications",
+#[utoipa::path(post, path = "/{id}/read", tag = "notifications", operation_id = "mark_notification_read",
     security(("bearerAuth" = [])),
     params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]

@@ -114,7 +114,7 @@ async fn history(
 
 /// Moves my read marker (to `messageId`, or the newest message); it never
 /// moves back.
-#[utoipa::path(post, path = "/conversations/{id}/read", tag = "social",
+#[utoipa::path(post, path = "/conversations/{id}/read", tag = "social", operation_id = "mark_conversation_read",
     params(("id" = String, Path)), request_body(content = Option<ReadMarker>),
     security(("bearerAuth" = [])),
     responses((status = 200, body = ReadState), (status = 404, body = Problem, content_type = "application/problem+json")))]

@@ -164,12 +164,11 @@ async fn ticket(
 }
 
 /// The ticket's signed QR token, as JSON or (`?format=svg|png`) as an image.
-#[utoipa::path(get, path = "/{id}/qr", tag = "tickets", security(("bearerAuth" = [])),
+#[utoipa::path(get, path = "/{id}/qr", tag = "tickets", operation_id = "ticket_qr", security(("bearerAuth" = [])),
     params(("id" = String, Path), QrQuery),
     responses(
-        (status = 200, body = QrResponse, description = "JSON by default"),
-        (status = 200, content_type = "image/svg+xml", description = "with format=svg"),
-        (status = 200, content_type = "image/png", description = "with format=png"),
+        (status = 200, description = "JSON by default; the QR image with format=svg or format=png",
+            content((QrResponse = "application/json"), (String = "image/svg+xml"), (String = "image/png"))),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "refunded or revoked ticket")))]
 async fn qr(
