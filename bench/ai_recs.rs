@@ -98,18 +98,11 @@ fn t(s: impl Into<String>) -> Value {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(
-        args.len() >= 5,
-        "usage: ai_recs <base-url> <database-url> <jwt-secret> <server-pid> [fans] [purchases] [clients] [seconds]"
-    );
-    let base = args[1].trim_end_matches('/').to_owned();
-    anyhow::ensure!(
-        base.starts_with("http://127.") || base.starts_with("http://localhost"),
-        "benchmarks only target this machine"
-    );
-    let db_url = &args[2];
-    let secret = &args[3];
-    let pid = &args[4];
+    let target = common::target(
+        &args,
+        "ai_recs <base-url> <database-url> <jwt-secret> <server-pid> [fans] [purchases] [clients] [seconds]",
+    )?;
+    let (base, db_url, secret, pid) = (target.base, &target.db_url, &target.secret, &target.pid);
     let fans: usize = args
         .get(5)
         .map(|s| s.parse())

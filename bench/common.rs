@@ -20,3 +20,27 @@ pub fn percentile(sorted: &[u64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i] as f64 / 1000.0
 }
+
+/// The first four arguments every load generator takes: the server's base
+/// URL (this machine only), its database, its JWT secret and its pid.
+pub struct Target {
+    pub base: String,
+    pub db_url: String,
+    pub secret: String,
+    pub pid: String,
+}
+
+pub fn target(args: &[String], usage: &str) -> anyhow::Result<Target> {
+    anyhow::ensure!(args.len() >= 5, "usage: {usage}");
+    let base = args[1].trim_end_matches('/').to_owned();
+    anyhow::ensure!(
+        base.starts_with("http://127.") || base.starts_with("http://localhost"),
+        "benchmarks only target this machine"
+    );
+    Ok(Target {
+        base,
+        db_url: args[2].clone(),
+        secret: args[3].clone(),
+        pid: args[4].clone(),
+    })
+}

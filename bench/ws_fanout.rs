@@ -48,18 +48,11 @@ struct Shared {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(
-        args.len() >= 5,
-        "usage: ws_fanout <base-url> <database-url> <jwt-secret> <server-pid> [clients] [rate] [seconds]"
-    );
-    let base = args[1].trim_end_matches('/').to_owned();
-    anyhow::ensure!(
-        base.starts_with("http://127.") || base.starts_with("http://localhost"),
-        "benchmarks only target this machine"
-    );
-    let db_url = &args[2];
-    let secret = &args[3];
-    let pid = &args[4];
+    let target = common::target(
+        &args,
+        "ws_fanout <base-url> <database-url> <jwt-secret> <server-pid> [clients] [rate] [seconds]",
+    )?;
+    let (base, db_url, secret, pid) = (target.base, &target.db_url, &target.secret, &target.pid);
     let clients: usize = args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(5000);
     let rate: usize = args.get(6).map(|s| s.parse()).transpose()?.unwrap_or(200);
     let seconds: usize = args.get(7).map(|s| s.parse()).transpose()?.unwrap_or(30);
