@@ -4,6 +4,8 @@
 # memory), then GET /api/ai/recommendations from CLIENTS clients (default
 # 32) for SECONDS_RUN seconds. Builds the release server, starts it on a
 # fresh SQLite database (or PostgreSQL with ENGINE=postgres). Loopback only.
+# The load generators read the current shapes (decimal strings, RFC 3339).
+export API_DEFAULT_VERSION=2026-12-01
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FANS=${FANS:-10000}

@@ -3,6 +3,8 @@
 # 1,000-login storm and with 2,000 idle connections, on SQLite and
 # PostgreSQL. RSS is read from /proc while each load runs (the highest of
 # one sample a second) and after it. Loopback only; every load is bounded.
+# The load generators read the current shapes (decimal strings, RFC 3339).
+export API_DEFAULT_VERSION=2026-12-01
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-3994}

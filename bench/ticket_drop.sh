@@ -2,6 +2,8 @@
 # Ticket drop on PostgreSQL: 2,000 concurrent purchase attempts for 500 seats.
 # Builds the release server, starts it on a fresh database, runs the load, then
 # checks the ledger. Loopback only; bounded by the number of attempts.
+# The load generators read the current shapes (decimal strings, RFC 3339).
+export API_DEFAULT_VERSION=2026-12-01
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ATTEMPTS=${ATTEMPTS:-2000}

@@ -7,6 +7,8 @@
 # paiecashfan run immediately followed by one pgbench run, and the ratio is
 # taken per round (the headline is the median round).
 # Loopback only; every run is bounded in time.
+# The load generators read the current shapes (decimal strings, RFC 3339).
+export API_DEFAULT_VERSION=2026-12-01
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-32}

@@ -4,6 +4,8 @@
 # Builds the release server, starts it on a fresh PostgreSQL database (or
 # SQLite with ENGINE=sqlite), runs the load from the same machine and prints
 # delivery latencies and the server's memory. Loopback only.
+# The load generators read the current shapes (decimal strings, RFC 3339).
+export API_DEFAULT_VERSION=2026-12-01
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-5000}

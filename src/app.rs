@@ -123,6 +123,7 @@ impl AppState {
                 revoked.clone(),
                 fanout.clone(),
                 config.refresh_reuse_grace,
+                config.signup_bonus,
             ),
             shop: Shop::new(db.clone(), config.commission_bps),
             social: crate::social::Social::new(db.clone(), fanout.clone(), chat_limiter),
@@ -347,7 +348,7 @@ pub fn openapi_document() -> OpenApi {
 pub fn router(state: AppState) -> Router {
     let (api_router, api) = api_routes().split_for_parts();
     let api = openapi::finish(api);
-    let cors = cors_layer(&state.config.cors_origins);
+    let cors = cors_layer(&state.config);
     let timeout = state.config.request_timeout;
     let body_timeout = state.config.body_read_timeout;
     Router::new()
@@ -374,7 +375,13 @@ pub fn router(state: AppState) -> Router {
                     middleware::read_body(body_timeout, req, next)
                 }))
                 .layer(from_fn(middleware::reject_nul))
+                .layer(from_fn(middleware::preflight_no_content))
                 .option_layer(cors)
+                // Inside CORS, so a browser can read a version error.
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::versions::negotiate,
+                ))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
                     timeout,
@@ -383,12 +390,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
-    let allow_origin = if origins.iter().any(|o| o == "*") {
+/// Browser front ends on other origins: in development any origin (a local
+/// front end works out of the box) unless `CORS_ORIGINS` names some; in
+/// production exactly `CORS_ORIGINS`. Credentials are never allowed: the API
+/// authenticates with a bearer token, not cookies.
+fn cors_layer(config: &Config) -> Option<CorsLayer> {
+    let origins = &config.cors_origins;
+    let any = origins.iter().any(|o| o == "*")
+        || (origins.is_empty() && config.app_env == crate::config::AppEnv::Development);
+    let allow_origin = if any {
         AllowOrigin::from(Any)
+    } else if origins.is_empty() {
+        return None;
     } else {
         AllowOrigin::list(
             origins
@@ -397,6 +410,7 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
                 .collect::<Vec<_>>(),
         )
     };
+    let version = HeaderName::from_static(crate::versions::HEADER);
     Some(
         CorsLayer::new()
             .allow_origin(allow_origin)
@@ -410,13 +424,17 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
                 HeaderName::from_static("idempotency-key"),
                 HeaderName::from_static("x-request-id"),
+                version.clone(),
             ])
             .expose_headers([
                 HeaderName::from_static("x-request-id"),
                 HeaderName::from_static("idempotent-replayed"),
                 header::RETRY_AFTER,
+                header::ETAG,
+                version,
             ])
             .max_age(std::time::Duration::from_secs(600)),
     )

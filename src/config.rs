@@ -82,6 +82,23 @@ pub struct Config {
     pub ai_rebuild_interval: Duration,
     /// The recommender's view of what is on sale is at most this old.
     pub ai_catalogue_ttl: Duration,
+    /// The API version of a request that names none (`PaieCashFan-Version`).
+    pub api_default_version: crate::versions::Version,
+    /// Credited to every new fan's wallet, paid from the promotions account:
+    /// (currency, amount in minor units). Off unless `SIGNUP_BONUS` is set.
+    pub signup_bonus: Option<(crate::wallet::money::Currency, i64)>,
+}
+
+/// `EUR:100` (currency code, amount in major units).
+fn parse_signup_bonus(
+    v: &str,
+) -> Result<(crate::wallet::money::Currency, i64), ConfigError> {
+    use crate::wallet::money::{Currency, parse_amount};
+    let bad = || ConfigError(format!("SIGNUP_BONUS must look like EUR:100, not {v:?}"));
+    let (code, amount) = v.split_once(':').ok_or_else(bad)?;
+    let currency = Currency::parse(code.trim()).ok_or_else(bad)?;
+    let minor = parse_amount(amount.trim(), currency).map_err(|_| bad())?;
+    Ok((currency, minor))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +215,19 @@ impl Config {
             ));
         }
         let deposit_limits = parse_deposit_limits(get("DEPOSIT_LIMITS").as_deref())?;
+        let api_default_version = match get("API_DEFAULT_VERSION") {
+            None => crate::versions::Version::parse("1.0"),
+            Some(v) => crate::versions::Version::parse(&v),
+        }
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "API_DEFAULT_VERSION must be one of {}",
+                crate::versions::Version::known()
+            ))
+        })?;
+        let signup_bonus = get("SIGNUP_BONUS")
+            .map(|v| parse_signup_bonus(&v))
+            .transpose()?;
         let esim_provider = get("ESIM_PROVIDER").unwrap_or_else(|| {
             if app_env == AppEnv::Production {
                 "none"
@@ -284,6 +314,8 @@ impl Config {
                 .trim_end_matches('/')
                 .to_owned(),
             deposit_limits,
+            api_default_version,
+            signup_bonus,
             deposit_pending_expiry: Duration::from_secs(
                 parse_num(&get, "DEPOSIT_PENDING_EXPIRY_SECS", 3600u64)?.clamp(1, 30 * 86_400),
             ),

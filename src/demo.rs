@@ -112,14 +112,15 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// v1.0's three matches, always upcoming: a match is added again once the
-/// previous one between the same teams has been played. Capacities are tens of
-/// seats so a sell-out can be tried by hand.
+/// v1.0's three matches at Stade Louis II, with the `standard` seats a v1.0
+/// purchase without a category buys, and two more; always upcoming: a match
+/// is added again once the previous one between the same teams has been
+/// played. Capacities are tens of seats so a sell-out can be tried by hand.
 async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
     use sqlx::Row;
     /// (name, price in minor units, capacity)
     type Categories = &'static [(&'static str, i64, i64)];
-    /// (home, away, competition, venue, days from now, categories)
+    /// (home club, away club id or team name, competition, venue, days from now, categories)
     type Match = (
         &'static str,
         &'static str,
@@ -128,18 +129,31 @@ async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
         i64,
         Categories,
     );
+    const LOUIS_II: &str = "Stade Louis II, Monaco";
     const MATCHES: &[Match] = &[
         (
             "AS_MONACO",
             "PSG",
             "Ligue 1",
-            "Stade Louis-II, Monaco",
+            LOUIS_II,
             10,
-            &[
-                ("Tribune Nord", 3_500, 40),
-                ("Tribune Honneur", 6_500, 30),
-                ("VIP", 15_000, 10),
-            ],
+            &[("standard", 4_999, 40), ("premium", 8_999, 30), ("VIP", 19_999, 10)],
+        ),
+        (
+            "AS_MONACO",
+            "Manchester City",
+            "UEFA Champions League",
+            LOUIS_II,
+            24,
+            &[("standard", 14_999, 40), ("premium", 24_999, 20), ("VIP", 49_999, 8)],
+        ),
+        (
+            "AS_MONACO",
+            "OL",
+            "Ligue 1",
+            LOUIS_II,
+            38,
+            &[("standard", 5_999, 40), ("premium", 9_999, 30), ("VIP", 21_999, 10)],
         ),
         (
             "OM",
@@ -169,11 +183,22 @@ async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
     let now = crate::db::now_ms();
     let day = 86_400_000;
     for (home, away, competition, venue, in_days, categories) in MATCHES {
+        // The away side is a club of the platform, or only a team name.
+        let away_club: Option<String> = sqlx::query("SELECT name FROM clubs WHERE id = $1")
+            .bind(*away)
+            .fetch_optional(state.db.reader())
+            .await?
+            .map(|r| r.try_get("name"))
+            .transpose()?;
+        let (away_club_id, away_name) = match away_club {
+            Some(name) => (Some(*away), name),
+            None => (None, (*away).to_owned()),
+        };
         let upcoming = sqlx::query(
-            "SELECT 1 FROM events WHERE home_club_id = $1 AND away_club_id = $2 AND kickoff_at > $3",
+            "SELECT 1 FROM events WHERE home_club_id = $1 AND away_team = $2 AND kickoff_at > $3",
         )
         .bind(*home)
-        .bind(*away)
+        .bind(&away_name)
         .bind(now)
         .fetch_optional(state.db.reader())
         .await?;
@@ -185,11 +210,6 @@ async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
             .fetch_one(state.db.reader())
             .await?
             .try_get("currency")?;
-        let away_name: String = sqlx::query("SELECT name FROM clubs WHERE id = $1")
-            .bind(*away)
-            .fetch_one(state.db.reader())
-            .await?
-            .try_get("name")?;
         // Kick-off at 20:45 UTC, `in_days` from today.
         let kickoff = (now / day + in_days) * day + (20 * 60 + 45) * 60_000;
         let id = crate::db::new_id();
@@ -201,7 +221,7 @@ async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
         )
         .bind(&id)
         .bind(*home)
-        .bind(*away)
+        .bind(away_club_id)
         .bind(&away_name)
         .bind(*competition)
         .bind(*venue)

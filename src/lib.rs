@@ -19,6 +19,7 @@ pub mod shop;
 pub mod social;
 pub mod system;
 pub mod tickets;
+pub mod versions;
 pub mod wallet;
 
 /// Installs ring as the process's TLS crypto provider (outgoing HTTPS to

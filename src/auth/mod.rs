@@ -32,6 +32,8 @@ pub struct Auth {
     fanout: Arc<dyn Fanout>,
     /// How long a refresh token presented twice still gets the same successor.
     refresh_reuse_grace: Duration,
+    /// Credited to each new fan's wallet from the promotions account.
+    signup_bonus: Option<(crate::wallet::money::Currency, i64)>,
 }
 
 impl Auth {
@@ -41,6 +43,7 @@ impl Auth {
         revoked: RevokedSessions,
         fanout: Arc<dyn Fanout>,
         refresh_reuse_grace: Duration,
+        signup_bonus: Option<(crate::wallet::money::Currency, i64)>,
     ) -> Self {
         Self {
             db,
@@ -48,6 +51,7 @@ impl Auth {
             revoked,
             fanout,
             refresh_reuse_grace,
+            signup_bonus,
         }
     }
 }

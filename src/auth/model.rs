@@ -189,6 +189,10 @@ pub struct AuthResponse {
     /// Lifetime of `token` in seconds.
     pub expires_in: u64,
     pub user: User,
+    /// On registration: the wallet opened for the new fan (with the signup
+    /// bonus, when the server pays one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<crate::wallet::signup::NewWallet>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

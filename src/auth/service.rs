@@ -1,5 +1,7 @@
 //! Account rules: registration, login, refresh-token rotation, profile.
 
+use crate::wallet::ledger::LedgerError;
+use crate::wallet::signup::{self, NewWallet};
 use crate::auth::Auth;
 use crate::auth::error::AuthError;
 use crate::auth::model::{AuthResponse, User};
@@ -26,10 +28,12 @@ impl Auth {
         })?;
         let name = r.name.trim().to_owned();
         let hash = password::hash(r.password).await?;
-        let user = self
-            .create_user(&email, &hash, &name, r.club_id.as_deref(), Role::Fan, None)
+        let (user, wallet) = self
+            .create_account(&email, &hash, &name, r.club_id.as_deref(), Role::Fan, None)
             .await?;
-        self.issue_session(user, Some(&r.address)).await
+        let mut resp = self.issue_session(user, Some(&r.address)).await?;
+        resp.wallet = wallet;
+        Ok(resp)
     }
 
     /// Creates a user of any role; the single place where accounts are inserted.
@@ -42,6 +46,22 @@ impl Auth {
         role: Role,
         staff_club_id: Option<&str>,
     ) -> Result<User, AuthError> {
+        self.create_account(email, password_hash, name, club_id, role, staff_club_id)
+            .await
+            .map(|(user, _)| user)
+    }
+
+    /// A user, and for a fan the wallet opened (and the signup bonus paid)
+    /// in the same transaction.
+    async fn create_account(
+        &self,
+        email: &str,
+        password_hash: &str,
+        name: &str,
+        club_id: Option<&str>,
+        role: Role,
+        staff_club_id: Option<&str>,
+    ) -> Result<(User, Option<NewWallet>), AuthError> {
         let mut tx = self.db.begin_write().await?;
         for (field, club) in [("clubId", club_id), ("club", staff_club_id)] {
             if let Some(club) = club
@@ -77,8 +97,19 @@ impl Auth {
         let user = store::find_by_id(tx.conn(), &id)
             .await?
             .ok_or_else(|| AuthError::Internal("user vanished after insert".into()))?;
+        let wallet = match role {
+            Role::Fan => Some(
+                signup::open(tx.conn(), &id, club_id, self.signup_bonus)
+                    .await
+                    .map_err(|e| match e {
+                        LedgerError::Db(e) => AuthError::Db(e),
+                        other => AuthError::Internal(other.to_string()),
+                    })?,
+            ),
+            _ => None,
+        };
         tx.commit().await?;
-        Ok(user)
+        Ok((user, wallet))
     }
 
     /// Whether the account signed in successfully from `address` before.
@@ -148,6 +179,7 @@ impl Auth {
             token_type: "Bearer",
             expires_in: self.tokens.access_ttl.as_secs(),
             user,
+            wallet: None,
         })
     }
 

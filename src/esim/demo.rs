@@ -1,4 +1,4 @@
-//! v1.0's four eSIM plans (called from `crate::demo`).
+//! v1.0's four eSIM plans, and two more (called from `crate::demo`).
 
 use crate::app::AppState;
 use crate::db::now_ms;
@@ -16,8 +16,34 @@ type DemoPlan = (
     bool,
 );
 
-const EUROPE: &[&str] = &[
-    "FR", "MC", "ES", "IT", "DE", "PT", "BE", "NL", "GB", "CH", "AT",
+/// v1.0's plans list how many countries they cover; these are the countries.
+const EUROPE_20: &[&str] = &[
+    "FR", "MC", "ES", "IT", "DE", "PT", "BE", "NL", "GB", "CH", "AT", "IE", "LU", "DK", "SE", "NO",
+    "FI", "PL", "CZ", "GR",
+];
+
+const EUROPE_35: &[&str] = &[
+    "FR", "MC", "ES", "IT", "DE", "PT", "BE", "NL", "GB", "CH", "AT", "IE", "LU", "DK", "SE", "NO",
+    "FI", "PL", "CZ", "GR", "HU", "RO", "BG", "HR", "SI", "SK", "EE", "LV", "LT", "IS", "MT", "CY",
+    "LI", "AD", "SM",
+];
+
+const ASIA_PACIFIC_15: &[&str] = &[
+    "JP", "KR", "CN", "HK", "TW", "SG", "MY", "TH", "VN", "ID", "PH", "AU", "NZ", "IN", "KH",
+];
+
+const GLOBAL_120: &[&str] = &[
+    // Europe (35)
+    "FR", "MC", "ES", "IT", "DE", "PT", "BE", "NL", "GB", "CH", "AT", "IE", "LU", "DK", "SE", "NO",
+    "FI", "PL", "CZ", "GR", "HU", "RO", "BG", "HR", "SI", "SK", "EE", "LV", "LT", "IS", "MT", "CY",
+    "LI", "AD", "SM", // Asia-Pacific (25)
+    "JP", "KR", "CN", "HK", "TW", "SG", "MY", "TH", "VN", "ID", "PH", "AU", "NZ", "IN", "KH", "LK",
+    "BD", "PK", "MO", "MN", "LA", "NP", "BN", "FJ", "KZ", // Americas (25)
+    "US", "CA", "MX", "BR", "AR", "CL", "CO", "PE", "UY", "PY", "EC", "BO", "CR", "PA", "GT", "DO",
+    "PR", "JM", "SV", "HN", "NI", "TT", "BS", "BB", "VE", // Middle East (12)
+    "QA", "SA", "AE", "KW", "BH", "OM", "JO", "IL", "TR", "LB", "IQ", "AZ", // Africa (23)
+    "MA", "SN", "CI", "CM", "TN", "DZ", "EG", "NG", "GH", "KE", "ZA", "TZ", "UG", "RW", "ET", "BJ",
+    "BF", "ML", "NE", "GA", "CG", "MG", "MU",
 ];
 
 const PLANS: &[DemoPlan] = &[
@@ -25,9 +51,9 @@ const PLANS: &[DemoPlan] = &[
         "europe-starter",
         "Europe Starter",
         "europe",
-        EUROPE,
-        Some(5_120),
-        7,
+        EUROPE_20,
+        Some(30 * 1024),
+        30,
         999,
         &["4G", "hotspot"],
         false,
@@ -36,13 +62,36 @@ const PLANS: &[DemoPlan] = &[
         "europe-unlimited",
         "Europe Unlimited",
         "europe",
-        EUROPE,
+        EUROPE_35,
+        Some(100 * 1024),
+        30,
+        1_999,
+        &["5G", "hotspot"],
+        true,
+    ),
+    (
+        "global-unlimited",
+        "Global Unlimited",
+        "global",
+        GLOBAL_120,
         None,
         30,
         4_999,
         &["5G", "hotspot"],
-        true,
+        false,
     ),
+    (
+        "asia-pacific",
+        "Asia Pacific",
+        "asia",
+        ASIA_PACIFIC_15,
+        Some(50 * 1024),
+        30,
+        2_999,
+        &["5G"],
+        false,
+    ),
+    // Beyond v1.0: the African away trips of the demo clubs.
     (
         "africa-explorer",
         "Africa Explorer",
@@ -93,4 +142,24 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_plans_cover_the_number_of_countries_v1_announced() {
+        let count = |id: &str| {
+            let plan = PLANS.iter().find(|p| p.0 == id);
+            let codes = plan.map(|p| p.3).unwrap_or_default();
+            let distinct: std::collections::HashSet<_> = codes.iter().collect();
+            assert_eq!(distinct.len(), codes.len(), "{id} lists a country twice");
+            codes.len()
+        };
+        assert_eq!(count("europe-starter"), 20);
+        assert_eq!(count("europe-unlimited"), 35);
+        assert_eq!(count("global-unlimited"), 120);
+        assert_eq!(count("asia-pacific"), 15);
+    }
 }

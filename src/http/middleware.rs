@@ -137,6 +137,25 @@ pub async fn reject_nul(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// A CORS preflight the CORS layer answered is `204 No Content` (it has no
+/// body); tower-http answers 200.
+pub async fn preflight_no_content(req: Request, next: Next) -> Response {
+    let preflight = req.method() == axum::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut resp = next.run(req).await;
+    if preflight
+        && resp.status() == StatusCode::OK
+        && resp
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    {
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+    }
+    resp
+}
+
 /// Every error answer is problem+json, including the ones axum and tower build
 /// themselves (unknown route, wrong method, body too large, timeout).
 pub async fn problem_bodies(req: Request, next: Next) -> Response {

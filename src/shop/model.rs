@@ -24,6 +24,9 @@ pub struct Product {
     pub image_url: Option<String>,
     #[schema(example = "89.99")]
     pub price: String,
+    /// What it sold at before a reduction (above `price`); null otherwise.
+    #[schema(example = "99.99")]
+    pub compare_at_price: Option<String>,
     pub currency: String,
     pub active: bool,
     pub in_stock: bool,
@@ -116,6 +119,8 @@ pub struct CartItem {
     pub line_total: String,
     pub currency: String,
     pub available: bool,
+    /// When the product was first put in the cart.
+    pub added_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

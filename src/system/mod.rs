@@ -105,6 +105,8 @@ async fn ready(State(state): State<AppState>) -> Response {
 pub struct Stats {
     pub users: i64,
     pub clubs: i64,
+    /// Fans' wallets (one per fan and currency).
+    pub wallets: i64,
     /// Completed transfers in the ledger.
     pub transactions: i64,
     /// Upcoming matches.
@@ -124,6 +126,7 @@ pub struct Stats {
 async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
     let row = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM clubs) AS clubs,
+                (SELECT COUNT(*) FROM accounts WHERE kind = 'user') AS wallets,
                 (SELECT COUNT(*) FROM transfers) AS transactions,
                 (SELECT COUNT(*) FROM events WHERE kickoff_at > $1) AS events,
                 (SELECT COUNT(*) FROM tickets WHERE status <> 'refunded') AS tickets_sold,
@@ -137,6 +140,7 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
     Ok(Json(Stats {
         users: row.try_get("users")?,
         clubs: row.try_get("clubs")?,
+        wallets: row.try_get("wallets")?,
         transactions: row.try_get("transactions")?,
         events: row.try_get("events")?,
         tickets_sold: row.try_get("tickets_sold")?,

@@ -1,6 +1,7 @@
 //! Buying tickets: the sale window, the price the fan saw, the per-fan
 //! limit and the seats left, each enforced by one conditional statement.
 
+use crate::domain::Invalid;
 use crate::db::{new_id, now_ms};
 use crate::domain::{ClubId, UserId};
 use crate::replay::Replay;
@@ -13,9 +14,13 @@ use crate::tickets::store::*;
 use crate::wallet::money::{Currency, format_minor};
 use crate::wallet::sales::{self, Charge, ChargeLine, Payee};
 
+/// The category a purchase that names none buys (v1.0 clients name none).
+const STANDARD: &str = "standard";
+
 pub struct PurchaseInput {
     pub event_id: String,
-    pub category: String,
+    /// Id or name; None buys the event's `standard` seats.
+    pub category: Option<String>,
     pub quantity: i64,
     pub price: Option<crate::wallet::money::AmountInput>,
     pub holder_name: Option<String>,
@@ -47,10 +52,19 @@ impl Tickets {
             event.sale_ends_at,
             event.per_fan_limit,
         );
-        let category =
-            sales_store::sale_category(tx.conn(), &input.event_id, input.category.trim())
-                .await?
-                .ok_or(TicketError::NotFound("ticket category"))?;
+        let wanted = input.category.as_deref().map_or(STANDARD, str::trim);
+        let category = match sales_store::sale_category(tx.conn(), &input.event_id, wanted).await? {
+            Some(c) => c,
+            None if input.category.is_none() => {
+                return Err(Invalid::field(
+                    "category",
+                    "required",
+                    "this match has no standard seats: name a category",
+                )
+                .into());
+            }
+            None => return Err(TicketError::NotFound("ticket category")),
+        };
         let (category_id, price) = (category.id, category.price);
         let currency = Currency::stored(&category.currency)?;
 

@@ -30,6 +30,9 @@ pub enum AccountKind {
     PlatformFees,
     /// What is owed to the eSIM supplier.
     EsimSupplier,
+    /// The platform's promotions budget (signup bonuses): goes negative by
+    /// what it has given away, like any system account.
+    Promotions,
 }
 
 impl AccountKind {
@@ -40,6 +43,7 @@ impl AccountKind {
             AccountKind::ClubRevenue => "club_revenue",
             AccountKind::PlatformFees => "platform_fees",
             AccountKind::EsimSupplier => "esim_supplier",
+            AccountKind::Promotions => "promotions",
         }
     }
 }

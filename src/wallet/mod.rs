@@ -10,6 +10,7 @@ pub mod payments;
 pub mod provider;
 pub mod routes;
 pub mod sales;
+pub mod signup;
 pub mod store;
 pub mod transfers;
 pub mod verify;

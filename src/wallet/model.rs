@@ -69,6 +69,8 @@ pub struct TransactionList {
     pub transactions: Vec<Transaction>,
     /// Pass as `cursor` for the next page; null at the end.
     pub next_cursor: Option<String>,
+    /// How many transactions the whole history holds.
+    pub total: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

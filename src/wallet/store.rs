@@ -111,6 +111,23 @@ pub(super) async fn history_page(
         .await
 }
 
+/// How many transfers the user's history holds (each side on its index).
+pub(super) async fn history_count(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    user_id: &str,
+) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM transfers t JOIN accounts a ON a.id = t.debit_account_id
+                  WHERE a.kind = 'user' AND a.owner_id = $1)
+              + (SELECT COUNT(*) FROM transfers t JOIN accounts a ON a.id = t.credit_account_id
+                  WHERE a.kind = 'user' AND a.owner_id = $1)",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
 /// The user's side of one transfer (None when it is not theirs).
 pub(super) async fn history_entry(
     conn: impl sqlx::Executor<'_, Database = sqlx::Any>,

@@ -73,7 +73,7 @@ impl Wallet {
                 name: self.payments.display_name(&cp_owner),
                 id: Some(cp_owner),
             },
-            "platform_fees" => Counterparty {
+            "platform_fees" | "promotions" => Counterparty {
                 kind: "platform".into(),
                 id: None,
                 name: "PaieCashFan".into(),
@@ -86,6 +86,7 @@ impl Wallet {
         };
         let description = match (kind.as_str(), direction.as_str()) {
             ("deposit", _) => format!("Deposit via {}", counterparty.name),
+            ("bonus", _) => "Welcome bonus".to_owned(),
             ("transfer", "out") => format!("Transfer to {}", counterparty.name),
             ("transfer", _) => format!("Transfer from {}", counterparty.name),
             ("refund", _) => format!("Refund from {}", counterparty.name),
@@ -149,9 +150,11 @@ impl Wallet {
         let next_cursor =
             crate::http::validate::next_page(&mut page, limit, |(t, p)| format!("{p}_{}", t.id));
         let transactions = page.into_iter().map(|(t, _)| t).collect();
+        let total = store::history_count(self.db.reader(), user_id).await?;
         Ok(TransactionList {
             transactions,
             next_cursor,
+            total,
         })
     }
 

@@ -92,7 +92,7 @@ async fn storm(engine: Engine, op: Op) {
     let db = TestDb::new(&engine).await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut child = server(&db, port, ENV);
     wait_up(&client, &base).await;
 

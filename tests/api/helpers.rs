@@ -184,16 +184,30 @@ pub async fn start(db: TestDb, vars: HashMap<String, String>) -> TestApp {
     });
     TestApp {
         base: format!("http://{addr}"),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
+        client: http_client(),
         state,
         vars: vars_kept,
         shutdown: Some(tx),
         server: Some(server),
         db,
     }
+}
+
+/// The tests' HTTP client: it names the current API version on every
+/// request, as the JS client and the demo page do (a server without
+/// `API_DEFAULT_VERSION` answers 1.0 shapes otherwise); it follows no
+/// redirects.
+pub fn http_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        paiecashfan::versions::HEADER,
+        reqwest::header::HeaderValue::from_static(paiecashfan::versions::CURRENT),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
 }
 
 /// Redis for tests that need it, with a key prefix of their own.

@@ -212,7 +212,7 @@ async fn killed_mid_storm_every_answered_transfer_survives(engine: Engine) {
     let db = TestDb::new(&engine).await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut child = server(&db, port, &[]);
     wait_up(&client, &base).await;
 

@@ -406,7 +406,7 @@ async fn a_message_posted_on_one_instance_reaches_a_socket_on_another(engine: En
     ];
     let (pa, pb) = (free_port(), free_port());
     let mut a = server(&db, pa, &env);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let (base_a, base_b) = (
         format!("http://127.0.0.1:{pa}"),
         format!("http://127.0.0.1:{pb}"),

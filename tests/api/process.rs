@@ -108,7 +108,7 @@ async fn serve(db: TestDb) -> Served {
         .spawn()
         .expect("spawn server");
     paiecashfan::install_crypto_provider();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     wait_healthy(&client, &base, &mut server).await;
     Served {
         db,

@@ -10,6 +10,7 @@ use sqlx::AnyConnection;
 struct CartRow {
     id: String,
     quantity: i64,
+    created_at: i64,
     variant_id: String,
     size: Option<String>,
     stock: i64,
@@ -35,7 +36,7 @@ pub(in crate::shop) async fn cart_lines(
     user_id: &str,
 ) -> Result<Vec<CartLine>, ShopError> {
     let rows: Vec<CartRow> = sqlx::query_as(
-        "SELECT ci.id, ci.quantity, v.id AS variant_id, v.size, v.stock, p.id AS product_id, p.club_id, p.name,
+        "SELECT ci.id, ci.quantity, ci.created_at, v.id AS variant_id, v.size, v.stock, p.id AS product_id, p.club_id, p.name,
                 p.price, p.currency, p.active
          FROM cart_items ci
          JOIN product_variants v ON v.id = ci.variant_id
@@ -63,6 +64,7 @@ pub(in crate::shop) async fn cart_lines(
                     line_total: format_minor(r.price * r.quantity, cur),
                     currency: cur.code().to_owned(),
                     available: active && r.stock >= r.quantity,
+                    added_at: crate::db::rfc3339(r.created_at),
                 },
                 price: r.price,
                 currency: cur,

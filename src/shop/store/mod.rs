@@ -23,7 +23,7 @@ pub(super) const VARIANT_SIZE: Constraint = Constraint::unique(
 );
 pub(super) const CART_QUANTITY: Constraint = Constraint::check("cart_items_quantity_check");
 
-const PRODUCT_COLUMNS: &str = "p.id, p.club_id, p.name, p.category, p.description, p.image_url, p.price, p.currency, p.active";
+const PRODUCT_COLUMNS: &str = "p.id, p.club_id, p.name, p.category, p.description, p.image_url, p.price, p.compare_at_price, p.currency, p.active";
 
 #[derive(sqlx::FromRow)]
 struct ProductRow {
@@ -34,6 +34,7 @@ struct ProductRow {
     description: String,
     image_url: Option<String>,
     price: i64,
+    compare_at_price: Option<i64>,
     currency: String,
     active: i64,
 }
@@ -49,6 +50,10 @@ impl ProductRow {
             description: self.description,
             image_url: self.image_url,
             price: format_minor(self.price, cur),
+            compare_at_price: self
+                .compare_at_price
+                .filter(|was| *was > self.price)
+                .map(|was| format_minor(was, cur)),
             currency: cur.code().to_owned(),
             active: self.active != 0,
             in_stock: variants.iter().any(|v| v.stock > 0),

@@ -118,8 +118,9 @@ pub struct TicketList {
 #[serde(rename_all = "camelCase")]
 pub struct PurchaseRequest {
     pub event_id: String,
-    /// Category id or name.
-    pub category: String,
+    /// Category id or name; without it, the event's `standard` seats
+    /// (422 naming `category` when it has none).
+    pub category: Option<String>,
     /// 1 to the event's per-fan limit; default 1.
     pub quantity: Option<i64>,
     /// v1.0 price guard (unit price): if it differs from the server's, 409 `price_changed`.
@@ -133,7 +134,7 @@ impl Validate for PurchaseRequest {
     fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::new();
         c.text("eventId", &self.event_id, 1, 64);
-        c.text("category", &self.category, 1, 100);
+        c.optional_text("category", self.category.as_deref(), 1, 100);
         if let Some(q) = self.quantity {
             c.range("quantity", q, 1, 20);
         }

@@ -1,0 +1,333 @@
+//! Dated API versions, as Stripe runs them: handlers produce the current shape
+//! only, and every breaking change to a shape is a named, small transformation
+//! kept here, which turns a current answer into the one an older client was
+//! built against. A request names its version in `PaieCashFan-Version` (or
+//! gets the configured default); the answer says which it used.
+//!
+//! Adding a breaking change: add the new dated version at the end of
+//! [`VERSIONS`] with the list of its changes (one module per version, like
+//! [`v2026_12_01`]). Each change turns the new shape back into the previous
+//! version's; an older client gets every change newer than its version undone,
+//! newest first.
+
+mod convert;
+mod v2026_12_01;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::extract::RequestAuth;
+
+pub use convert::{money_number, ms};
+
+/// The request and response header naming the version.
+pub const HEADER: &str = "paiecashfan-version";
+
+/// Every version, oldest first, with the changes it made to the one before.
+pub const VERSIONS: &[VersionDef] = &[
+    VersionDef {
+        name: "1.0",
+        changes: &[],
+    },
+    VersionDef {
+        name: "2026-12-01",
+        changes: v2026_12_01::CHANGES,
+    },
+];
+
+/// The current version: what handlers produce and the OpenAPI document describes.
+pub const CURRENT: &str = "2026-12-01";
+
+pub struct VersionDef {
+    pub name: &'static str,
+    pub changes: &'static [Change],
+}
+
+/// A version as an index into [`VERSIONS`], so versions compare by age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(usize);
+
+impl Version {
+    pub fn parse(name: &str) -> Option<Version> {
+        VERSIONS
+            .iter()
+            .position(|v| v.name == name.trim())
+            .map(Version)
+    }
+
+    pub fn current() -> Version {
+        Version(VERSIONS.len() - 1)
+    }
+
+    pub fn name(self) -> &'static str {
+        VERSIONS[self.0].name
+    }
+
+    /// The known versions, for error messages and configuration checks.
+    pub fn known() -> String {
+        VERSIONS
+            .iter()
+            .map(|v| v.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One breaking change: where it shows (routes, and where in their answers
+/// the changed object sits) and how to undo it for older clients.
+pub struct Change {
+    /// Short snake_case name, as in the README's list of changes.
+    pub name: &'static str,
+    pub description: &'static str,
+    pub applies_to: &'static [At],
+    /// Turns the object found at `At::paths` from this version's shape into
+    /// the previous version's.
+    pub undo: fn(&mut Value, &Context),
+}
+
+/// A route (method and path template, `{...}` for a segment) and the places
+/// in its successful answer where a change applies: `""` for the whole body,
+/// `"ticket"` for a member, `"tickets[]"` for each element of an array,
+/// joined with dots for nested members.
+pub struct At {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub paths: &'static [&'static str],
+}
+
+/// What a change may need besides the object itself.
+pub struct Context {
+    /// The signed-in caller's id, when the request carried a valid token.
+    pub caller: Option<String>,
+    /// The route's path template, as in [`At::path`].
+    pub route: &'static str,
+}
+
+/// Picks the version of the request, checks it, and answers in it.
+pub async fn negotiate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let named = req.headers().get(HEADER).map(|v| v.to_str().unwrap_or(""));
+    let version = match named {
+        None => Some(state.config.api_default_version),
+        Some(name) => Version::parse(name),
+    };
+    let Some(version) = version else {
+        let mut resp = ApiError::bad_request(
+            "unknown_api_version",
+            format!(
+                "PaieCashFan-Version {:?} is not a version of this API; known versions: {}",
+                named.unwrap_or_default(),
+                Version::known()
+            ),
+        )
+        .with(
+            "knownVersions",
+            VERSIONS.iter().map(|v| v.name).collect::<Vec<_>>(),
+        )
+        .into_response();
+        stamp(&mut resp, Version::current());
+        return resp;
+    };
+    let undo = changes_to_undo(version, req.method(), req.uri().path());
+    if undo.is_empty() {
+        let mut resp = next.run(req).await;
+        stamp(&mut resp, version);
+        return resp;
+    }
+    let caller = caller_id(&state, &req);
+    let resp = next.run(req).await;
+    let mut resp = if resp.status().is_success() && is_json(&resp) {
+        rewrite(resp, &undo, caller).await
+    } else {
+        resp
+    };
+    stamp(&mut resp, version);
+    resp
+}
+
+/// The changes newer than `version` that touch this route, newest first,
+/// each with the places in the answer it applies to.
+fn changes_to_undo(
+    version: Version,
+    method: &Method,
+    path: &str,
+) -> Vec<(&'static Change, &'static At)> {
+    let mut out = Vec::new();
+    for def in VERSIONS[version.0 + 1..].iter().rev() {
+        for change in def.changes {
+            for at in change.applies_to {
+                if at.method == method.as_str() && path_matches(at.path, path) {
+                    out.push((change, at));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn path_matches(template: &str, path: &str) -> bool {
+    let mut t = template.split('/');
+    let mut p = path.trim_end_matches('/').split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) => {
+                let any = ts.starts_with('{') && ts.ends_with('}');
+                if !(any && !ps.is_empty() || ts == ps) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+fn caller_id(state: &AppState, req: &Request) -> Option<String> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    let auth = <RequestAuth as axum::extract::FromRef<AppState>>::from_ref(state);
+    auth.verify(token).ok().map(|c| c.sub)
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"))
+}
+
+/// Answers are small (lists are paged); anything larger is passed on as is.
+const MAX_REWRITE_BYTES: usize = 4 * 1024 * 1024;
+
+async fn rewrite(
+    resp: Response,
+    undo: &[(&'static Change, &'static At)],
+    caller: Option<String>,
+) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_REWRITE_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::unavailable("the answer could not be read").into_response();
+        }
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    for (change, at) in undo {
+        let ctx = Context {
+            caller: caller.clone(),
+            route: at.path,
+        };
+        for path in at.paths {
+            visit(&mut value, path, &mut |v| (change.undo)(v, &ctx));
+        }
+    }
+    let out = match serde_json::to_vec(&value) {
+        Ok(v) => v,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(out))
+}
+
+/// Calls `f` on every object at `path` (see [`At`]).
+fn visit(value: &mut Value, path: &str, f: &mut dyn FnMut(&mut Value)) {
+    if path.is_empty() {
+        f(value);
+        return;
+    }
+    let (head, rest) = path.split_once('.').unwrap_or((path, ""));
+    let (name, each) = match head.strip_suffix("[]") {
+        Some(n) => (n, true),
+        None => (head, false),
+    };
+    let Some(member) = value.get_mut(name) else {
+        return;
+    };
+    if each {
+        if let Some(items) = member.as_array_mut() {
+            for item in items {
+                visit(item, rest, f);
+            }
+        }
+    } else if !member.is_null() {
+        visit(member, rest, f);
+    }
+}
+
+fn stamp(resp: &mut Response, version: Version) {
+    resp.headers_mut()
+        .insert(HEADER, HeaderValue::from_static(version.name()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn versions_are_ordered_and_current_is_last() {
+        assert_eq!(Version::current().name(), CURRENT);
+        assert!(Version::parse("1.0") < Version::parse(CURRENT));
+        assert_eq!(Version::parse("2025-01-01"), None);
+        assert_eq!(Version::parse(" 1.0 "), Version::parse("1.0"));
+    }
+
+    #[test]
+    fn templates_match_one_segment_per_placeholder() {
+        assert!(path_matches("/api/tickets/{id}/qr", "/api/tickets/abc/qr"));
+        assert!(!path_matches("/api/tickets/{id}/qr", "/api/tickets//qr"));
+        assert!(!path_matches("/api/tickets/{id}/qr", "/api/tickets/a/b/qr"));
+        assert!(path_matches("/api/health", "/api/health/"));
+        assert!(!path_matches("/api/health", "/api/healthz"));
+    }
+
+    #[test]
+    fn visit_reaches_nested_members_and_array_elements() {
+        let mut v = json!({"a": {"b": [{"x": 1}, {"x": 2}]}, "c": null});
+        visit(&mut v, "a.b[]", &mut |o| {
+            o["seen"] = json!(true);
+        });
+        visit(&mut v, "c", &mut |o| *o = json!("never"));
+        assert_eq!(
+            v,
+            json!({"a": {"b": [{"x": 1, "seen": true}, {"x": 2, "seen": true}]}, "c": null})
+        );
+    }
+
+    #[test]
+    fn only_newer_changes_are_undone() {
+        let current = changes_to_undo(Version::current(), &Method::GET, "/api/health");
+        assert!(current.is_empty());
+        let old = changes_to_undo(
+            Version::parse("1.0").unwrap_or(Version(0)),
+            &Method::GET,
+            "/api/health",
+        );
+        assert!(!old.is_empty());
+    }
+
+    #[test]
+    fn every_change_is_named_once_and_touches_known_routes() {
+        let mut names = std::collections::HashSet::new();
+        for def in VERSIONS {
+            for c in def.changes {
+                assert!(names.insert(c.name), "{} twice", c.name);
+                assert!(!c.applies_to.is_empty(), "{} applies nowhere", c.name);
+                for at in c.applies_to {
+                    assert!(at.path.starts_with("/api/"), "{}", at.path);
+                }
+            }
+        }
+    }
+}
