@@ -90,9 +90,7 @@ pub struct Config {
 }
 
 /// `EUR:100` (currency code, amount in major units).
-fn parse_signup_bonus(
-    v: &str,
-) -> Result<(crate::wallet::money::Currency, i64), ConfigError> {
+fn parse_signup_bonus(v: &str) -> Result<(crate::wallet::money::Currency, i64), ConfigError> {
     use crate::wallet::money::{Currency, parse_amount};
     let bad = || ConfigError(format!("SIGNUP_BONUS must look like EUR:100, not {v:?}"));
     let (code, amount) = v.split_once(':').ok_or_else(bad)?;

@@ -137,7 +137,11 @@ async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
             "Ligue 1",
             LOUIS_II,
             10,
-            &[("standard", 4_999, 40), ("premium", 8_999, 30), ("VIP", 19_999, 10)],
+            &[
+                ("standard", 4_999, 40),
+                ("premium", 8_999, 30),
+                ("VIP", 19_999, 10),
+            ],
         ),
         (
             "AS_MONACO",
@@ -145,7 +149,11 @@ async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
             "UEFA Champions League",
             LOUIS_II,
             24,
-            &[("standard", 14_999, 40), ("premium", 24_999, 20), ("VIP", 49_999, 8)],
+            &[
+                ("standard", 14_999, 40),
+                ("premium", 24_999, 20),
+                ("VIP", 49_999, 8),
+            ],
         ),
         (
             "AS_MONACO",
@@ -153,7 +161,11 @@ async fn demo_matches(state: &AppState) -> anyhow::Result<()> {
             "Ligue 1",
             LOUIS_II,
             38,
-            &[("standard", 5_999, 40), ("premium", 9_999, 30), ("VIP", 21_999, 10)],
+            &[
+                ("standard", 5_999, 40),
+                ("premium", 9_999, 30),
+                ("VIP", 21_999, 10),
+            ],
         ),
         (
             "OM",

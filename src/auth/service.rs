@@ -1,7 +1,5 @@
 //! Account rules: registration, login, refresh-token rotation, profile.
 
-use crate::wallet::ledger::LedgerError;
-use crate::wallet::signup::{self, NewWallet};
 use crate::auth::Auth;
 use crate::auth::error::AuthError;
 use crate::auth::model::{AuthResponse, User};
@@ -11,6 +9,8 @@ use crate::auth::token::{Role, hash_refresh_token, new_refresh_token};
 use crate::db::{new_id, now_ms};
 use crate::domain::Invalid;
 use crate::http::validate::normalize_email;
+use crate::wallet::ledger::LedgerError;
+use crate::wallet::signup::{self, NewWallet};
 
 pub struct Registration {
     pub email: String,

@@ -10,7 +10,9 @@ use utoipa::{Modify, OpenApi as _};
     info(
         title = "PaieCashFan API",
         description = "Backend of the PaieCashFan football fan app: wallet, tickets, shop, eSIMs, social and recommendations. \
-Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.",
+Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`. \
+This document describes API version 2026-12-01: send `PaieCashFan-Version: 2026-12-01` on every request \
+(without it the server answers in its configured default version, `1.0` unless set, for v1.0 front ends).",
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),
@@ -59,7 +61,20 @@ pub fn base() -> OpenApi {
 /// 413, 415 and 422 where a body is read, 422 on query parameters, and a
 /// problem+json `default` for the rest (404, 405, 429, 503).
 pub fn finish(mut api: OpenApi) -> OpenApi {
-    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    // The document's version is the API version it describes.
+    api.info.version = crate::versions::CURRENT.to_owned();
+    {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let components = api.components.get_or_insert_with(Default::default);
+        components.schemas.insert(
+            "ApiVersion".into(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([crate::versions::CURRENT]))
+                .description(Some("The API version this document describes"))
+                .into(),
+        );
+    }
     for item in api.paths.paths.values_mut() {
         for op in [
             &mut item.get,
@@ -74,6 +89,7 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
             add_problem_responses(op);
             describe_responses(op);
             type_idempotency_key(op);
+            name_the_version(op);
         }
     }
     api
@@ -93,6 +109,39 @@ fn describe_responses(op: &mut Operation) {
                 .and_then(|s| s.canonical_reason())
                 .unwrap_or("answer")
                 .to_owned();
+        }
+    }
+}
+
+/// Every operation takes `PaieCashFan-Version` (this document describes the
+/// current one) and every answer names the version it used.
+fn name_the_version(op: &mut Operation) {
+    use utoipa::openapi::Required;
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    op.parameters.get_or_insert_with(Vec::new).push(
+        ParameterBuilder::new()
+            .name("PaieCashFan-Version")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "API version the client was written against; without it, the server's default (`1.0` unless configured)",
+            ))
+            .schema(Some(Ref::from_schema_name("ApiVersion")))
+            .build()
+            .into(),
+    );
+    for response in op.responses.responses.values_mut() {
+        if let utoipa::openapi::RefOr::T(r) = response {
+            r.headers.insert(
+                "PaieCashFan-Version".into(),
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .description(Some("the API version of this answer"))
+                    .build()
+                    .into(),
+            );
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Buying tickets: the sale window, the price the fan saw, the per-fan
 //! limit and the seats left, each enforced by one conditional statement.
 
-use crate::domain::Invalid;
 use crate::db::{new_id, now_ms};
+use crate::domain::Invalid;
 use crate::domain::{ClubId, UserId};
 use crate::replay::Replay;
 use crate::tickets::Tickets;

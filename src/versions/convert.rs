@@ -30,8 +30,8 @@ pub fn money_number(text: &str) -> Option<Value> {
 
 /// An RFC 3339 time as milliseconds since the epoch.
 pub fn ms(text: &str) -> Option<Value> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()?;
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     let ms = t.unix_timestamp_nanos() / 1_000_000;
     i64::try_from(ms).ok().map(|n| Value::Number(n.into()))
 }
@@ -86,8 +86,14 @@ mod tests {
 
     #[test]
     fn times_become_milliseconds() {
-        assert_eq!(ms("2026-12-12T20:45:00Z"), Some(json!(1_797_108_300_000i64)));
-        assert_eq!(ms("2026-12-02T20:21:27.89Z"), Some(json!(1_796_242_887_890i64)));
+        assert_eq!(
+            ms("2026-12-12T20:45:00Z"),
+            Some(json!(1_797_108_300_000i64))
+        );
+        assert_eq!(
+            ms("2026-12-02T20:21:27.89Z"),
+            Some(json!(1_796_242_887_890i64))
+        );
         assert_eq!(ms("yesterday"), None);
     }
 

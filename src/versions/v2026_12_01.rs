@@ -267,8 +267,7 @@ fn esim(e: &mut Value, ctx: &Context) {
     // earliest it can be (validity counted from the purchase).
     if let Some(expires) = e["expiresAt"].as_str().and_then(super::ms) {
         e["expiresAt"] = expires;
-    } else if let (Some(at), Some(days)) = (e["activatedAt"].as_i64(), e["validityDays"].as_i64())
-    {
+    } else if let (Some(at), Some(days)) = (e["activatedAt"].as_i64(), e["validityDays"].as_i64()) {
         e["expiresAt"] = json!(at + days * DAY_MS);
     }
     // 1.0 counted data in GB (two decimals); an unlimited plan has no total (-1).

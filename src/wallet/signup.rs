@@ -48,9 +48,13 @@ pub async fn open(
         } else {
             ledger::account_id(&mut *conn, AccountKind::User, user_id, bonus_currency).await?
         };
-        let debit =
-            ledger::account_id(&mut *conn, AccountKind::Promotions, PLATFORM, bonus_currency)
-                .await?;
+        let debit = ledger::account_id(
+            &mut *conn,
+            AccountKind::Promotions,
+            PLATFORM,
+            bonus_currency,
+        )
+        .await?;
         ledger::post(
             &mut *conn,
             Operation {

@@ -7,7 +7,7 @@ use crate::helpers::{
 
 both_engines!(
     // Plans.
-    the_four_demo_plans_are_listed,
+    the_v1_demo_plans_are_listed,
     plans_are_listed_by_country,
     plans_are_listed_by_region,
     a_country_code_has_two_letters,
@@ -119,16 +119,17 @@ async fn plan_ids(app: &TestApp, query: &str) -> Vec<String> {
         .collect()
 }
 
-async fn the_four_demo_plans_are_listed(engine: Engine) {
+async fn the_v1_demo_plans_are_listed(engine: Engine) {
     let app = spawn_app(engine).await;
     let r = app.get("/api/esim/plans").send().await.expect(200);
     let plans = r.body["plans"].as_array().unwrap();
-    assert_eq!(plans.len(), 4, "v1.0's four plans");
+    assert_eq!(plans.len(), 6, "v1.0's four plans and two more");
     let starter = plans.iter().find(|p| p["id"] == "europe-starter").unwrap();
     assert_eq!(starter["price"], "9.99");
-    assert_eq!(starter["dataMb"], 5120);
-    assert_eq!(starter["data"], "5 GB");
-    assert_eq!(starter["validityDays"], 7);
+    assert_eq!(starter["dataMb"], 30720);
+    assert_eq!(starter["data"], "30 GB");
+    assert_eq!(starter["validityDays"], 30);
+    assert_eq!(starter["countries"].as_array().map(Vec::len), Some(20));
     assert!(
         plans
             .iter()
@@ -251,8 +252,8 @@ async fn buying_an_esim_gives_a_valid_iccid_and_activation_code(engine: Engine) 
             e["matchingId"].as_str().unwrap()
         )
     );
-    assert_eq!(e["dataTotalMb"], 5120);
-    assert_eq!(e["dataRemainingMb"], 5120);
+    assert_eq!(e["dataTotalMb"], 30720);
+    assert_eq!(e["dataRemainingMb"], 30720);
     assert!(e["expiresAt"].is_null(), "the validity starts at first use");
 }
 
@@ -427,7 +428,7 @@ async fn retried_purchase_provisions_once(engine: Engine) {
 
 // Usage.
 
-/// A traveller's europe-starter eSIM (5 GB).
+/// A traveller's europe-starter eSIM (30 GB, 30 days from first use).
 struct Bought {
     fan: Fan,
     id: String,
@@ -510,11 +511,11 @@ async fn usage_never_goes_backwards(engine: Engine) {
     assert_eq!(esim(&app, &b.fan, &b.id).await["dataUsedMb"], 1000);
 }
 
-/// 1000 MB used, then past 80% (4200 MB), reported twice (4300 MB).
+/// 1000 MB used, then past 80% (24,600 MB), reported twice (24,700 MB).
 async fn past_eighty_percent(app: &TestApp, b: &Bought) {
     report(app, b, "ev-1", 1000).await;
-    report(app, b, "ev-3", 4200).await;
-    report(app, b, "ev-4", 4300).await;
+    report(app, b, "ev-3", 24_600).await;
+    report(app, b, "ev-4", 24_700).await;
 }
 
 async fn eighty_percent_used_notifies_the_fan_once(engine: Engine) {
@@ -530,7 +531,7 @@ async fn all_data_used_depletes_the_esim_and_notifies_again(engine: Engine) {
     let app = spawn_app(engine).await;
     let b = bought(&app).await;
     past_eighty_percent(&app, &b).await;
-    report(&app, &b, "ev-5", 5120).await;
+    report(&app, &b, "ev-5", 30_720).await;
     let now = esim(&app, &b.fan, &b.id).await;
     assert_eq!(now["status"], "depleted");
     assert_eq!(now["dataRemainingMb"], 0);
@@ -545,13 +546,13 @@ async fn all_data_used_depletes_the_esim_and_notifies_again(engine: Engine) {
 async fn an_esim_first_used_past_its_validity_expires(engine: Engine) {
     let app = spawn_app(engine).await;
     let b = bought(&app).await;
-    // First used 8 days ago on a 7-day plan.
-    let eight_days_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(8))
+    // First used 31 days ago on a 30-day plan.
+    let thirty_one_days_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(31))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     webhook(
         &app,
-        json!({"eventId": "ev-6", "iccid": b.iccid, "usedMb": 10, "firstUsedAt": eight_days_ago}),
+        json!({"eventId": "ev-6", "iccid": b.iccid, "usedMb": 10, "firstUsedAt": thirty_one_days_ago}),
     )
     .await
     .expect(200);
@@ -579,10 +580,10 @@ async fn another_providers_webhook_is_404(engine: Engine) {
         .expect(404);
 }
 
-/// The traveller used all 5 GB, then tops up with the same plan.
+/// The traveller used all 30 GB, then tops up with the same plan.
 async fn depleted_and_topped_up(app: &TestApp) -> (Bought, Resp) {
     let b = bought(app).await;
-    report(app, &b, "t-1", 5120).await;
+    report(app, &b, "t-1", 30_720).await;
     let r = topup(app, &b, "europe-starter").await.expect(200);
     (b, r)
 }
@@ -599,8 +600,8 @@ async fn a_top_up_adds_data_and_days_to_a_depleted_esim(engine: Engine) {
     let app = spawn_app(engine).await;
     let (_, r) = depleted_and_topped_up(&app).await;
     assert_eq!(r.body["newBalance"], "180.02");
-    assert_eq!(r.body["esim"]["dataTotalMb"], 10240);
-    assert_eq!(r.body["esim"]["validityDays"], 14);
+    assert_eq!(r.body["esim"]["dataTotalMb"], 61440);
+    assert_eq!(r.body["esim"]["validityDays"], 60);
     assert_eq!(r.body["esim"]["status"], "active", "no longer depleted");
     verify_ok(&app).await;
 }

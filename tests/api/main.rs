@@ -18,4 +18,5 @@ mod shop;
 mod social;
 mod system;
 mod tickets;
+mod versions;
 mod wallet;

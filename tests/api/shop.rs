@@ -110,14 +110,24 @@ async fn product(app: &TestApp, product: &Value) -> Value {
 async fn the_six_demo_products_are_listed(engine: Engine) {
     let app = spawn_app(engine).await;
     let all = products(&app, "?category=all&limit=100").await;
-    assert_eq!(all.len(), 6, "v1.0's six products");
-    assert_eq!(products(&app, "").await.len(), 6);
+    assert_eq!(all.len(), 11, "v1.0's six products and five more");
+    assert_eq!(products(&app, "").await.len(), 11);
+    let v1: Vec<&Value> = all
+        .iter()
+        .filter(|p| p["clubId"] == "AS_MONACO" && p["variants"][0]["size"].is_null())
+        .collect();
+    assert_eq!(v1.len(), 6, "v1.0's six, sold without a size");
+    let jersey = v1.iter().find(|p| p["name"] == "Maillot Domicile 2025/26");
+    assert_eq!(
+        jersey.map(|j| (&j["price"], &j["compareAtPrice"])),
+        Some((&json!("79.99"), &json!("99.99")))
+    );
 }
 
 async fn products_are_listed_by_club_in_the_clubs_currency(engine: Engine) {
     let app = spawn_app(engine).await;
     let monaco = products(&app, "?club=AS_MONACO").await;
-    assert_eq!(monaco.len(), 2);
+    assert_eq!(monaco.len(), 7);
     assert!(
         monaco
             .iter()
@@ -131,7 +141,8 @@ async fn products_are_listed_by_club_in_the_clubs_currency(engine: Engine) {
 async fn products_are_listed_by_category(engine: Engine) {
     let app = spawn_app(engine).await;
     let acc = products(&app, "?category=accessories").await;
-    assert_eq!(acc.len(), 2);
+    assert_eq!(acc.len(), 5);
+    assert!(acc.iter().all(|p| p["category"] == "accessories"));
 }
 
 async fn products_are_searched_by_name_and_a_percent_is_just_a_percent(engine: Engine) {
@@ -146,8 +157,8 @@ async fn products_are_searched_by_name_and_a_percent_is_just_a_percent(engine: E
 
 async fn a_jersey_lists_its_sizes_and_is_in_stock(engine: Engine) {
     let app = spawn_app(engine).await;
-    let monaco = products(&app, "?club=AS_MONACO").await;
-    let jersey = &monaco[0];
+    let psg = products(&app, "?club=PSG").await;
+    let jersey = &psg[0];
     assert_eq!(jersey["variants"].as_array().unwrap().len(), 4);
     assert_eq!(jersey["inStock"], true);
 }
@@ -155,20 +166,20 @@ async fn a_jersey_lists_its_sizes_and_is_in_stock(engine: Engine) {
 async fn products_page_with_a_cursor_or_an_offset(engine: Engine) {
     let app = spawn_app(engine).await;
     let p1 = app
-        .get("/api/shop/products?limit=4")
+        .get("/api/shop/products?limit=8")
         .send()
         .await
         .expect(200);
     let next = p1.body["nextCursor"].as_str().unwrap();
     let p2 = app
-        .get(&format!("/api/shop/products?limit=4&cursor={next}"))
+        .get(&format!("/api/shop/products?limit=8&cursor={next}"))
         .send()
         .await
         .expect(200);
-    assert_eq!(p2.body["products"].as_array().unwrap().len(), 2);
+    assert_eq!(p2.body["products"].as_array().unwrap().len(), 3);
     assert!(p2.body["nextCursor"].is_null());
     let p3 = app
-        .get("/api/shop/products?limit=4&offset=4")
+        .get("/api/shop/products?limit=8&offset=8")
         .send()
         .await
         .expect(200);

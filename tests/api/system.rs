@@ -14,6 +14,8 @@ both_engines!(
     every_response_has_a_request_id_and_security_headers,
     cors_answers_a_configured_origin,
     cors_ignores_other_origins,
+    cors_in_development_lets_any_local_front_end_in,
+    cors_in_production_allows_exactly_the_configured_origins,
     the_openapi_document_lists_the_routes,
     error_statuses_are_documented_with_the_problem_schema,
     the_docs_are_served_from_the_binary,
@@ -157,6 +159,89 @@ async fn cors_answers_a_configured_origin(engine: Engine) {
 
 async fn cors_ignores_other_origins(engine: Engine) {
     let app = cors_app(engine).await;
+    let r = app
+        .get("/api/health")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect(200);
+    assert!(!r.headers.contains_key("access-control-allow-origin"));
+}
+
+async fn preflight(app: &crate::helpers::TestApp, origin: &str) -> crate::helpers::Resp {
+    app.req(reqwest::Method::OPTIONS, "/api/wallet/send")
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,idempotency-key,paiecashfan-version",
+        )
+        .send()
+        .await
+}
+
+async fn cors_in_development_lets_any_local_front_end_in(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let r = preflight(&app, "http://localhost:5173").await.expect(204);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    assert!(!r.headers.contains_key("access-control-allow-credentials"));
+    let allowed = r.headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    for h in [
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "paiecashfan-version",
+    ] {
+        assert!(allowed.contains(h), "{h} not in {allowed}");
+    }
+    let methods = r.headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap_or_default();
+    assert!(
+        methods.contains("POST") && methods.contains("PATCH"),
+        "{methods}"
+    );
+    let r = app
+        .get("/api/health")
+        .header("origin", "http://192.168.1.20:8080")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    let exposed = r.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap_or_default();
+    assert!(exposed.contains("paiecashfan-version"), "{exposed}");
+}
+
+async fn cors_in_production_allows_exactly_the_configured_origins(engine: Engine) {
+    let app = spawn_with(engine, |v| {
+        v.insert("APP_ENV".into(), "production".into());
+        v.insert("DEMO_DATA".into(), "false".into());
+        v.insert("STRIPE_SECRET_KEY".into(), "sk_test_unused".into());
+        v.insert("STRIPE_WEBHOOK_SECRET".into(), "whsec_unused".into());
+        v.insert(
+            "JWT_SECRET".into(),
+            "a-production-secret-of-at-least-32-bytes".into(),
+        );
+        v.insert(
+            "CORS_ORIGINS".into(),
+            "https://app.paiecashfan.com,https://club.paiecashfan.com".into(),
+        );
+    })
+    .await;
+    for origin in [
+        "https://app.paiecashfan.com",
+        "https://club.paiecashfan.com",
+    ] {
+        let r = preflight(&app, origin).await.expect(204);
+        assert_eq!(r.headers["access-control-allow-origin"], origin);
+    }
+    let r = preflight(&app, "http://localhost:5173").await;
+    assert!(!r.headers.contains_key("access-control-allow-origin"));
     let r = app
         .get("/api/health")
         .header("origin", "https://evil.example")

@@ -167,7 +167,28 @@ async fn the_three_demo_matches_are_on_sale_with_their_categories(engine: Engine
     let app = spawn_app(engine).await;
     let r = app.get("/api/tickets/events").send().await.expect(200);
     let events = r.body["events"].as_array().unwrap();
-    assert_eq!(events.len(), 3, "v1.0's three matches");
+    assert_eq!(events.len(), 5, "v1.0's three matches and two more");
+    let louis_ii: Vec<_> = events
+        .iter()
+        .filter(|e| e["venue"] == "Stade Louis II, Monaco")
+        .map(|e| {
+            let standard = e["categories"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["name"] == "standard"))
+                .map(|c| c["price"].clone());
+            (e["awayTeam"].clone(), e["competition"].clone(), standard)
+        })
+        .collect();
+    for (away, competition, from) in [
+        ("Paris Saint-Germain", "Ligue 1", "49.99"),
+        ("Manchester City", "UEFA Champions League", "149.99"),
+        ("Olympique Lyonnais", "Ligue 1", "59.99"),
+    ] {
+        assert!(
+            louis_ii.contains(&(json!(away), json!(competition), Some(json!(from)))),
+            "{away} in {louis_ii:?}"
+        );
+    }
     for e in events {
         assert_eq!(e["status"], "on_sale");
         let cats = e["categories"].as_array().unwrap();
