@@ -92,6 +92,11 @@ pub async fn committed_layer(
 }
 
 async fn run(state: AppState, req: Request, next: Next, committed: bool) -> Response {
+    // Only a POST creates or moves anything; any other method goes on to be
+    // routed (and refused with 405 where the route has none).
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
     let Some(raw) = req.headers().get(HEADER).cloned() else {
         return next.run(req).await;
     };

@@ -215,13 +215,14 @@ async fn stripe_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<WebhookAck>> {
-    let Some(secret) = wallet.stripe_webhook_secret().map(str::to_owned) else {
-        return Err(ApiError::not_found("resource"));
-    };
+    // An unsigned request is refused as such, whether Stripe is on or not.
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::bad_request("invalid_signature", "missing Stripe-Signature"))?;
+    let Some(secret) = wallet.stripe_webhook_secret().map(str::to_owned) else {
+        return Err(ApiError::not_found("resource"));
+    };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     verify_stripe_signature(&body, signature, &secret, now, 300)
         .map_err(|e| ApiError::bad_request("invalid_signature", e.to_string()))?;
