@@ -147,6 +147,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
+    // JSON has one number type: `2.0` is the integer 2 (JSON Schema agrees,
+    // and some encoders write whole numbers so). Only when a whole number
+    // written with a fraction was refused is the body read a second time.
+    let result = match result {
+        Err(err)
+            if err
+                .inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            whole_numbers_as_integers(bytes).ok_or(err)
+        }
+        other => other,
+    };
     let value = result.map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -184,6 +198,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })?;
     Ok(value)
+}
+
+fn whole_numbers_as_integers<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                if let Some(f) = n.as_f64()
+                    && f.fract() == 0.0
+                    && f.abs() < 9_007_199_254_740_992.0
+                {
+                    *v = serde_json::Value::from(f as i64);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    walk(&mut value);
+    serde_json::from_value(value).ok()
 }
 
 fn strip_position(msg: &str) -> String {

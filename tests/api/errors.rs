@@ -7,6 +7,7 @@ both_engines!(
     // Bad input: problem details, and nothing changed.
     broken_json_is_a_400,
     wrong_types_and_missing_fields_name_the_field,
+    a_whole_number_written_with_a_fraction_is_an_integer,
     a_json_value_that_is_not_an_object_is_a_422,
     a_body_that_is_not_json_is_a_415,
     a_body_over_64_kib_is_a_413,
@@ -82,6 +83,34 @@ async fn wrong_types_and_missing_fields_name_the_field(engine: Engine) {
         .expect_problem(422, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "email");
     assert_no_account_created(users(&app).await, before, 0);
+}
+
+async fn a_whole_number_written_with_a_fraction_is_an_integer(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Floaty", "OM").await;
+    let products = app
+        .get("/api/shop/products?club=OM")
+        .send()
+        .await
+        .expect(200)
+        .body;
+    let scarf = &products["products"][0]["id"];
+    let r = app
+        .post("/api/shop/cart/add")
+        .token(&fan.token)
+        .json(&json!({"productId": scarf, "quantity": 2.0}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r.body["cart"]["items"][0]["quantity"], 2);
+    let r = app
+        .post("/api/shop/cart/add")
+        .token(&fan.token)
+        .json(&json!({"productId": scarf, "quantity": 1.5}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "quantity");
 }
 
 async fn a_json_value_that_is_not_an_object_is_a_422(engine: Engine) {
