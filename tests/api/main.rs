@@ -18,5 +18,6 @@ mod shop;
 mod social;
 mod system;
 mod tickets;
+mod v1;
 mod versions;
 mod wallet;

@@ -1,0 +1,196 @@
+//! A v1.0 fan's session end to end, and the demo data v1.0 relied on.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{V1, email};
+use crate::both_engines;
+use crate::helpers::{Engine, spawn_app, verify_ok};
+
+both_engines!(
+    a_v1_session_from_signup_to_history,
+    a_purchase_without_a_category_buys_standard_seats,
+    a_product_sold_by_size_still_needs_one,
+);
+
+async fn a_v1_session_from_signup_to_history(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let mut v1 = V1::new(&app);
+    let me = v1
+        .post(
+            "/auth/register",
+            json!({"email": email(), "password": "secret-123", "name": "Louis Deux", "clubId": "AS_MONACO"}),
+            201,
+        )
+        .await;
+    assert_eq!(me["wallet"]["balance"], json!(0));
+    v1.token = me["token"].as_str().map(str::to_owned);
+    let friend = app.fan("Friend", "AS_MONACO").await;
+
+    let d = v1
+        .post(
+            "/wallet/deposit",
+            json!({"amount": 300, "method": "card"}),
+            201,
+        )
+        .await;
+    assert_eq!(d["newBalance"], json!(300));
+
+    let e = v1
+        .post("/esim/activate", json!({"planId": "europe-unlimited"}), 201)
+        .await;
+    assert_eq!(e["newBalance"], json!(280.01));
+    let code = e["esim"]["qrCode"].as_str().unwrap_or_default().to_owned();
+    assert!(code.starts_with("LPA:1$"), "{code}");
+    let active = v1.get("/esim/active").await;
+    assert_eq!(active["esim"]["qrCode"], code.as_str());
+    // The same eSIM read in the current version: the code is its activation code.
+    let id = active["esim"]["id"].as_str().unwrap_or_default();
+    let token = v1.token.clone().unwrap_or_default();
+    let now = app
+        .get(&format!("/api/esim/{id}"))
+        .token(&token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(now.body["esim"]["activationCode"], code.as_str());
+
+    let products = v1.get("/shop/products?club=AS_MONACO&category=all").await;
+    let scarf = products["products"]
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["name"] == "Écharpe Supporter"))
+        .cloned()
+        .unwrap_or_default();
+    v1.post(
+        "/shop/cart/add",
+        json!({"productId": scarf["id"], "quantity": 1}),
+        200,
+    )
+    .await;
+    let cart = v1.get("/shop/cart").await;
+    assert_eq!(cart["cart"]["items"][0]["productId"], scarf["id"]);
+    // The total the screen shows: price x quantity, from the product list.
+    let total = scarf["price"].as_f64().unwrap_or_default()
+        * cart["cart"]["items"][0]["quantity"]
+            .as_f64()
+            .unwrap_or_default();
+    let c = v1
+        .post("/shop/checkout", json!({"total": total}), 201)
+        .await;
+    assert_eq!(c["order"]["total"], json!(14.99));
+    assert_eq!(c["newBalance"], json!(265.02));
+
+    let events = v1.get("/tickets/events?club=AS_MONACO").await;
+    let psg = events["events"]
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|e| e["title"] == "AS Monaco vs Paris Saint-Germain")
+        })
+        .cloned()
+        .unwrap_or_default();
+    let t = v1
+        .post(
+            "/tickets/purchase",
+            json!({"eventId": psg["id"], "category": "standard", "price": psg["priceFrom"]}),
+            201,
+        )
+        .await;
+    assert_eq!(t["ticket"]["category"], "standard");
+    assert_eq!(t["ticket"]["price"], json!(49.99));
+    assert_eq!(t["newBalance"], json!(215.03));
+
+    let s = v1
+        .post(
+            "/wallet/send",
+            json!({"recipientId": friend.id, "amount": 15, "currency": "EUR"}),
+            201,
+        )
+        .await;
+    assert_eq!(s["newBalance"], json!(200.03));
+
+    let h = v1.get("/wallet/transactions?limit=20&offset=0").await;
+    let amounts: Vec<Value> = h["transactions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t["amount"].clone())
+        .collect();
+    // Newest first: the transfer, the ticket, the order, the eSIM (each
+    // purchase as the club's share and the platform's commission), the deposit.
+    assert_eq!(amounts[0], json!(-15), "{h}");
+    assert_eq!(amounts.last(), Some(&json!(300)), "{amounts:?}");
+    let cents = |v: &Value| (v.as_f64().unwrap_or(f64::NAN) * 100.0).round() as i64;
+    let spent: i64 = amounts.iter().map(cents).filter(|c| *c < 0).sum();
+    assert_eq!(spent, -(1500 + 4999 + 1499 + 1999), "{amounts:?}");
+    assert_eq!(amounts.iter().map(cents).sum::<i64>(), 20003);
+    assert_eq!(h["total"], json!(amounts.len()));
+    verify_ok(&app).await;
+}
+
+async fn a_purchase_without_a_category_buys_standard_seats(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Standard", "AS_MONACO").await;
+    crate::helpers::deposit(&app, &fan, "200.00").await;
+    let events = app.get("/api/tickets/events").send().await.expect(200).body["events"].clone();
+    let city = events
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["awayTeam"] == "Manchester City"))
+        .and_then(|e| e["id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let r = app
+        .post("/api/tickets/purchase")
+        .token(&fan.token)
+        .json(&json!({"eventId": city}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(r.body["ticket"]["category"], "standard");
+    assert_eq!(r.body["ticket"]["price"], "149.99");
+    // The Marseille match sells named stands only: the category is needed.
+    let om = events
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["homeClub"] == "OM"))
+        .and_then(|e| e["id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let r = app
+        .post("/api/tickets/purchase")
+        .token(&fan.token)
+        .json(&json!({"eventId": om}))
+        .send()
+        .await;
+    let r = r.expect_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "category", "{}", r.text);
+    assert_eq!(crate::helpers::balance(&app, &fan).await, "50.01");
+}
+
+async fn a_product_sold_by_size_still_needs_one(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let mut v1 = V1::new(&app);
+    let demo = v1
+        .post(
+            "/auth/login",
+            json!({"email": "demo@paiecashfan.com", "password": "demo123"}),
+            200,
+        )
+        .await;
+    v1.token = demo["token"].as_str().map(str::to_owned);
+    let products = v1.get("/shop/products?club=AS_MONACO&category=all").await;
+    let hoodie = products["products"]
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["name"] == "Sweat à capuche"))
+        .cloned()
+        .unwrap_or_default();
+    let (status, err) = v1
+        .call(
+            Method::POST,
+            "/shop/cart/add",
+            Some(json!({"productId": hoodie["id"], "quantity": 1})),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["errors"][0]["field"], "variantId", "{err}");
+    assert!(err["error"].is_string());
+}
