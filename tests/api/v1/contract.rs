@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{ESIM, TICKET, TRANSACTION, USER, V1, email, shape};
+use super::{ESIM, TICKET, TRANSACTION, USER, V1, shape};
 use crate::both_engines;
 use crate::helpers::{Engine, spawn_app, verify_ok};
 
@@ -14,13 +14,7 @@ async fn a_v1_client_reads_every_v1_field_with_its_type(engine: Engine) {
     let mut v1 = V1::new(&app);
 
     // auth
-    let r = v1
-        .post(
-            "/auth/register",
-            json!({"email": email(), "password": "secret-123", "name": "Vee One", "clubId": "AS_MONACO"}),
-            201,
-        )
-        .await;
+    let r = v1.register("Vee One").await;
     shape(
         &r,
         &[
@@ -32,13 +26,7 @@ async fn a_v1_client_reads_every_v1_field_with_its_type(engine: Engine) {
     );
     shape(&r["user"], USER);
     shape(&r["wallet"], &[("id", "string"), ("balance", "number")]);
-    let demo = v1
-        .post(
-            "/auth/login",
-            json!({"email": "demo@paiecashfan.com", "password": "demo123"}),
-            200,
-        )
-        .await;
+    let demo = v1.demo().await;
     shape(
         &demo,
         &[
@@ -48,7 +36,6 @@ async fn a_v1_client_reads_every_v1_field_with_its_type(engine: Engine) {
         ],
     );
     shape(&demo["user"], USER);
-    v1.token = demo["token"].as_str().map(str::to_owned);
     let new_fan = r["user"]["id"].as_str().unwrap_or_default().to_owned();
 
     // wallet

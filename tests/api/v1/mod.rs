@@ -3,7 +3,7 @@
 //! type of ../shared/API-v1.md.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
@@ -55,6 +55,32 @@ impl<'a> V1<'a> {
         let (status, body) = self.call(Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {body}");
         body
+    }
+
+    /// Registers a new fan of AS Monaco (v1.0's default club), signed in.
+    pub async fn register(&mut self, name: &str) -> Value {
+        let r = self
+            .post(
+                "/auth/register",
+                json!({"email": email(), "password": "secret-123", "name": name, "clubId": "AS_MONACO"}),
+                201,
+            )
+            .await;
+        self.token = r["token"].as_str().map(str::to_owned);
+        r
+    }
+
+    /// Signs in as v1.0's demo fan.
+    pub async fn demo(&mut self) -> Value {
+        let r = self
+            .post(
+                "/auth/login",
+                json!({"email": "demo@paiecashfan.com", "password": "demo123"}),
+                200,
+            )
+            .await;
+        self.token = r["token"].as_str().map(str::to_owned);
+        r
     }
 
     pub async fn post(&self, path: &str, body: Value, expect: u16) -> Value {
@@ -125,6 +151,6 @@ pub const TICKET: &[(&str, &str)] = &[
     ("status", "string"),
 ];
 
-pub fn email() -> String {
+fn email() -> String {
     format!("v1-{}@example.com", uuid::Uuid::new_v4().simple())
 }

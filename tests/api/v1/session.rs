@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{V1, email};
+use super::V1;
 use crate::both_engines;
 use crate::helpers::{Engine, spawn_app, verify_ok};
 
@@ -16,15 +16,8 @@ both_engines!(
 async fn a_v1_session_from_signup_to_history(engine: Engine) {
     let app = spawn_app(engine).await;
     let mut v1 = V1::new(&app);
-    let me = v1
-        .post(
-            "/auth/register",
-            json!({"email": email(), "password": "secret-123", "name": "Louis Deux", "clubId": "AS_MONACO"}),
-            201,
-        )
-        .await;
+    let me = v1.register("Louis Deux").await;
     assert_eq!(me["wallet"]["balance"], json!(0));
-    v1.token = me["token"].as_str().map(str::to_owned);
     let friend = app.fan("Friend", "AS_MONACO").await;
 
     let d = v1
@@ -169,14 +162,7 @@ async fn a_purchase_without_a_category_buys_standard_seats(engine: Engine) {
 async fn a_product_sold_by_size_still_needs_one(engine: Engine) {
     let app = spawn_app(engine).await;
     let mut v1 = V1::new(&app);
-    let demo = v1
-        .post(
-            "/auth/login",
-            json!({"email": "demo@paiecashfan.com", "password": "demo123"}),
-            200,
-        )
-        .await;
-    v1.token = demo["token"].as_str().map(str::to_owned);
+    v1.demo().await;
     let products = v1.get("/shop/products?club=AS_MONACO&category=all").await;
     let hoodie = products["products"]
         .as_array()
