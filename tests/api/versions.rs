@@ -12,6 +12,7 @@ both_engines!(
     every_answer_names_its_version_and_unknown_ones_are_refused,
     the_default_version_is_configurable,
     the_signup_bonus_comes_from_the_promotions_account,
+    a_replayed_answer_comes_in_the_version_asked,
 );
 
 const CURRENT: &str = paiecashfan::versions::CURRENT;
@@ -191,4 +192,40 @@ async fn the_signup_bonus_comes_from_the_promotions_account(engine: Engine) {
         .expect(201);
     assert_eq!(r.body["wallet"]["balance"], "0.00");
     assert_eq!(r.body["wallet"]["currency"], "MAD");
+}
+
+async fn a_replayed_answer_comes_in_the_version_asked(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let fan = app.fan("Retrier", "AS_MONACO").await;
+    let deposit = |version: &'static str| {
+        let app = &app;
+        let token = fan.token.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{}/api/wallet/deposit", app.base))
+                .bearer_auth(token)
+                .header("Idempotency-Key", "retry-me")
+                .header("PaieCashFan-Version", version)
+                .json(&json!({"amount": 12.5, "method": "card"}))
+                .send()
+                .await
+                .expect("request");
+            let replayed = r.headers().contains_key("idempotent-replayed");
+            (r.status().as_u16(), replayed, r.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, replayed, first) = deposit("1.0").await;
+    assert_eq!((status, replayed), (201, false));
+    assert_eq!(first["newBalance"], json!(12.5));
+    // The same request again, in each version: one deposit, each answered
+    // in the shape its client reads.
+    let (status, replayed, again) = deposit("1.0").await;
+    assert_eq!((status, replayed), (201, true));
+    assert_eq!(again, first);
+    let (status, replayed, now) = deposit(CURRENT).await;
+    assert_eq!((status, replayed), (201, true));
+    assert_eq!(now["newBalance"], "12.50");
+    assert!(now.get("message").is_none());
+    assert_eq!(crate::helpers::balance(&app, &fan).await, "12.50");
+    verify_ok(&app).await;
 }
