@@ -19,7 +19,6 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -340,20 +339,20 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api", crate::system::router())
 }
 
-pub fn openapi_document() -> OpenApi {
+pub fn openapi_document() -> serde_json::Value {
     let (_, api) = api_routes().split_for_parts();
-    openapi::finish(api)
+    openapi::document(api)
 }
 
 pub fn router(state: AppState) -> Router {
     let (api_router, api) = api_routes().split_for_parts();
-    let api = openapi::finish(api);
+    let api = openapi::document(api);
     let cors = cors_layer(&state.config);
     let timeout = state.config.request_timeout;
     let body_timeout = state.config.body_read_timeout;
     Router::new()
         .merge(api_router)
-        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/api/openapi.json", api))
         .route("/metrics", get(crate::system::metrics))
         .fallback(|| async { ApiError::not_found("resource") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

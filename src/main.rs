@@ -99,7 +99,10 @@ async fn run() -> anyhow::Result<()> {
         return evaluate(fans, seed, json);
     }
     if let Some(Command::Openapi) = cli.command {
-        println!("{}", app::openapi_document().to_pretty_json()?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&app::openapi_document())?
+        );
         return Ok(());
     }
     let mut config = Config::from_env()?;

@@ -35,6 +35,7 @@ crate::status_enum!(
 #[into_params(parameter_in = Query)]
 pub struct RecommendationsQuery {
     /// 1 to 50, default 10.
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<i64>,
 }
 

@@ -44,8 +44,10 @@ pub struct PlanResponse {
 #[into_params(parameter_in = Query)]
 pub struct PlanQuery {
     /// Plans covering this ISO 3166 country (`FR`).
+    #[param(pattern = "^[A-Za-z]{2}$")]
     pub country: Option<String>,
     /// `europe`, `africa`, `global`, ...
+    #[param(min_length = 1, max_length = 40)]
     pub region: Option<String>,
 }
 

@@ -95,6 +95,110 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     api
 }
 
+/// The document as served: [`finish`]ed, then the rules that are simplest
+/// to state on its JSON.
+pub fn document(api: OpenApi) -> serde_json::Value {
+    let mut doc = serde_json::to_value(finish(api)).unwrap_or_default();
+    text_without_control_characters(&mut doc);
+    doc
+}
+
+/// No string a client sends may hold a control character (a tab and a line
+/// feed aside): the document says so on every free-text string of request
+/// bodies (and of what they contain) and of query parameters, in one rule
+/// rather than field by field.
+pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
+
+fn text_without_control_characters(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn is_free_text(schema: &Value) -> bool {
+        let t = &schema["type"];
+        let string = t == "string"
+            || t.as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "string"));
+        string
+            && schema.get("pattern").is_none()
+            && schema.get("format").is_none()
+            && schema.get("enum").is_none()
+    }
+    fn mark(schema: &mut Value) {
+        if is_free_text(schema) {
+            schema["pattern"] = Value::from(TEXT_PATTERN);
+        }
+        if let Some(items) = schema.get_mut("items") {
+            mark(items);
+        }
+    }
+    // Every list pages alike (`Checks::page`): the rule is stated once here.
+    fn paging(p: &mut Value) {
+        let (min, max) = match p["name"].as_str() {
+            Some("limit") => (1, 100),
+            Some("offset") => (0, 1_000_000),
+            Some("page") => (1, 10_000),
+            Some("cursor") => {
+                p["schema"]["pattern"] = Value::from(crate::http::validate::CURSOR_PATTERN);
+                return;
+            }
+            _ => return,
+        };
+        let schema = &mut p["schema"];
+        if schema.get("minimum").is_none() {
+            schema["minimum"] = Value::from(min);
+        }
+        if schema.get("maximum").is_none() {
+            schema["maximum"] = Value::from(max);
+        }
+    }
+    // The component schemas request bodies use, and those they contain.
+    let mut wanted: Vec<String> = Vec::new();
+    let refs = |v: &Value, out: &mut Vec<String>| {
+        fn walk(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref")
+                        && let Some(name) = r.strip_prefix("#/components/schemas/")
+                    {
+                        out.push(name.to_owned());
+                    }
+                    m.values().for_each(|x| walk(x, out));
+                }
+                Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+                _ => {}
+            }
+        }
+        walk(v, out)
+    };
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for op in item.values_mut() {
+                refs(&op["requestBody"], &mut wanted);
+                if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                    for p in params {
+                        if p["in"] == "query" {
+                            paging(p);
+                            mark(&mut p["schema"]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    while let Some(name) = wanted.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let schema = &mut doc["components"]["schemas"][&name];
+        refs(schema, &mut wanted);
+        if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+            props.values_mut().for_each(mark);
+        }
+    }
+}
+
 /// OpenAPI requires a description on every response: the handlers' own, or
 /// the status's name.
 fn describe_responses(op: &mut Operation) {

@@ -71,7 +71,8 @@ impl Checks {
         }
     }
 
-    /// `limit` 1–100, `offset` 0–1,000,000, `cursor` one this API returned.
+    /// `limit` 1–100, `offset` 0–1,000,000, `cursor` one this API returned
+    /// (see [`CURSOR_PATTERN`]).
     pub fn page(&mut self, limit: Option<i64>, offset: Option<i64>, cursor: Option<&str>) {
         if let Some(l) = limit {
             self.range("limit", l, 1, 100);
@@ -79,10 +80,8 @@ impl Checks {
         if let Some(o) = offset {
             self.range("offset", o, 0, 1_000_000);
         }
-        // A cursor is a row id, or `<position>_<id>` for ordered histories.
-        let id_of = |c: &str| c.rsplit_once('_').map_or(c, |(_, id)| id).to_owned();
         if let Some(cur) = cursor
-            && uuid::Uuid::parse_str(&id_of(cur)).is_err()
+            && parse_cursor(cur).is_none()
         {
             self.push(
                 "cursor",
@@ -117,6 +116,39 @@ impl Checks {
         } else {
             Err(ApiError::validation(self.0))
         }
+    }
+}
+
+/// Every list's cursor: `<position>_<id>`, the position (a number of at
+/// most 18 digits) of the last row and its id (a UUID as this API writes
+/// them). Lists ordered by id write position 0.
+pub const CURSOR_PATTERN: &str =
+    "^-?[0-9]{1,18}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
+/// A cursor of a list ordered by id.
+pub fn id_cursor(id: &str) -> String {
+    format!("0_{id}")
+}
+
+/// The id a list ordered by id continues after (`""`: from the start).
+pub fn after_id(cursor: Option<&str>) -> &str {
+    cursor.and_then(parse_cursor).map_or("", |(_, id)| id)
+}
+
+/// The position and id of a cursor ([`CURSOR_PATTERN`]), or None.
+pub fn parse_cursor(c: &str) -> Option<(i64, &str)> {
+    let (position, id) = c.split_once('_')?;
+    let digits = position.strip_prefix('-').unwrap_or(position);
+    let uuid_shape = id.len() == 36
+        && id.char_indices().all(|(i, ch)| match i {
+            8 | 13 | 18 | 23 => ch == '-',
+            _ => ch.is_ascii_digit() || ('a'..='f').contains(&ch),
+        });
+    if (1..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && uuid_shape
+    {
+        Some((position.parse().ok()?, id))
+    } else {
+        None
     }
 }
 
@@ -179,5 +211,29 @@ mod tests {
         let mut c = Checks::new();
         c.text("name", "a\u{0}b", 1, 10);
         assert!(c.finish().is_err());
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_a_position_and_a_uuid() {
+        let id = "01a2386a-ff3d-776f-9694-4484aebb6fd7";
+        assert_eq!(parse_cursor(&id_cursor(id)), Some((0, id)));
+        assert_eq!(parse_cursor(&format!("-5_{id}")), Some((-5, id)));
+        for bad in [
+            id.to_owned(),
+            format!("_{id}"),
+            format!("x_{id}"),
+            format!("1234567890123456789_{id}"),
+            format!("1_{}", id.to_uppercase()),
+            format!("1_{id}x"),
+            "1_".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(parse_cursor(&bad), None, "{bad}");
+        }
     }
 }

@@ -98,13 +98,16 @@ impl Notifier {
         let mut notifications = store::page(
             self.db.reader(),
             user_id,
-            q.cursor.as_deref(),
+            q.cursor
+                .as_deref()
+                .map(|c| crate::http::validate::after_id(Some(c))),
             limit + 1,
             offset,
         )
         .await?;
-        let next_cursor =
-            crate::http::validate::next_page(&mut notifications, limit, |n| n.id.clone());
+        let next_cursor = crate::http::validate::next_page(&mut notifications, limit, |n| {
+            crate::http::validate::id_cursor(&n.id)
+        });
         Ok(NotificationList {
             notifications,
             unread: store::unread(self.db.reader(), user_id).await?,

@@ -34,13 +34,15 @@ impl Shop {
                 category,
                 text,
                 pattern: &pattern,
-                after_id: q.cursor.as_deref().unwrap_or(""),
+                after_id: crate::http::validate::after_id(q.cursor.as_deref()),
                 limit: limit + 1,
                 offset,
             },
         )
         .await?;
-        let next_cursor = crate::http::validate::next_page(&mut products, limit, |p| p.id.clone());
+        let next_cursor = crate::http::validate::next_page(&mut products, limit, |p| {
+            crate::http::validate::id_cursor(&p.id)
+        });
         Ok(ProductList {
             products,
             next_cursor,

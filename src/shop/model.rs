@@ -49,10 +49,13 @@ pub struct ProductResponse {
 #[into_params(parameter_in = Query)]
 pub struct ProductQuery {
     /// Club id.
+    #[param(min_length = 1, max_length = 64)]
     pub club: Option<String>,
     /// Category; `all` means no filter (v1.0).
+    #[param(min_length = 1, max_length = 64)]
     pub category: Option<String>,
     /// Case-insensitive text search in name and description.
+    #[param(max_length = 100)]
     pub q: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,

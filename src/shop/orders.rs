@@ -129,12 +129,14 @@ impl Shop {
         let mut orders = store::orders_of(
             &mut *self.db.reader().acquire().await?,
             user_id,
-            q.cursor.as_deref().unwrap_or(""),
+            crate::http::validate::after_id(q.cursor.as_deref()),
             limit + 1,
             offset,
         )
         .await?;
-        let next_cursor = crate::http::validate::next_page(&mut orders, limit, |o| o.id.clone());
+        let next_cursor = crate::http::validate::next_page(&mut orders, limit, |o| {
+            crate::http::validate::id_cursor(&o.id)
+        });
         Ok(OrderList {
             orders,
             next_cursor,

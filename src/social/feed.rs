@@ -183,11 +183,13 @@ impl Social {
             self.db.reader(),
             &caller.id,
             post_id,
-            q.cursor.as_deref().unwrap_or(""),
+            crate::http::validate::after_id(q.cursor.as_deref()),
             limit + 1,
         )
         .await?;
-        let next_cursor = next_page(&mut rows, limit, |c| c.id.clone());
+        let next_cursor = next_page(&mut rows, limit, |c| {
+            crate::http::validate::id_cursor(&c.id)
+        });
         Ok(CommentPage {
             comments: rows.into_iter().map(comment).collect(),
             next_cursor,

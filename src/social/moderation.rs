@@ -185,11 +185,13 @@ impl Social {
         let mut rows = store::open_reports(
             self.db.reader(),
             club.as_deref(),
-            q.cursor.as_deref().unwrap_or(""),
+            crate::http::validate::after_id(q.cursor.as_deref()),
             limit + 1,
         )
         .await?;
-        let next_cursor = crate::http::validate::next_page(&mut rows, limit, |r| r.id.clone());
+        let next_cursor = crate::http::validate::next_page(&mut rows, limit, |r| {
+            crate::http::validate::id_cursor(&r.id)
+        });
         Ok(ReportList {
             reports: rows.into_iter().map(report).collect(),
             next_cursor,

@@ -127,17 +127,13 @@ impl Wallet {
         // The cursor is the last row's position and id: `<position>_<id>`.
         let after = match q.cursor.as_deref() {
             None => None,
-            Some(c) => Some(
-                c.split_once('_')
-                    .and_then(|(p, id)| Some((p.parse::<i64>().ok()?, id)))
-                    .ok_or_else(|| {
-                        Invalid::field(
-                            "cursor",
-                            "invalid_format",
-                            "is not a cursor this API returned",
-                        )
-                    })?,
-            ),
+            Some(c) => Some(crate::http::validate::parse_cursor(c).ok_or_else(|| {
+                Invalid::field(
+                    "cursor",
+                    "invalid_format",
+                    "is not a cursor this API returned",
+                )
+            })?),
         };
         let rows = store::history_page(self.db.reader(), user_id, after, limit + 1, offset).await?;
         let mut page = rows

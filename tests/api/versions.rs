@@ -211,7 +211,11 @@ async fn a_replayed_answer_comes_in_the_version_asked(engine: Engine) {
                 .await
                 .expect("request");
             let replayed = r.headers().contains_key("idempotent-replayed");
-            (r.status().as_u16(), replayed, r.json::<Value>().await.expect("json"))
+            (
+                r.status().as_u16(),
+                replayed,
+                r.json::<Value>().await.expect("json"),
+            )
         }
     };
     let (status, replayed, first) = deposit("1.0").await;

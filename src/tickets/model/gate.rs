@@ -161,6 +161,7 @@ pub struct BatchResponse {
 #[into_params(parameter_in = Query)]
 pub struct GateKitQuery {
     /// `nextSince` of the previous sync (milliseconds); omit for a full kit.
+    #[param(minimum = 0, maximum = 4_611_686_018_427_387_903_i64)]
     pub since: Option<i64>,
 }
 

@@ -60,6 +60,7 @@ pub struct EventResponse {
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// Events where this club plays (home or away).
+    #[param(min_length = 1, max_length = 64)]
     pub club: Option<String>,
 }
 
@@ -168,6 +169,7 @@ pub struct QrResponse {
 #[into_params(parameter_in = Query)]
 pub struct QrQuery {
     /// `json` (default), `svg` or `png`.
+    #[param(pattern = "^(json|svg|png)$")]
     pub format: Option<String>,
 }
 
