@@ -328,9 +328,11 @@ pub struct Predictions {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewResult {
+    #[schema(minimum = 0, maximum = 99)]
     pub home_goals: i64,
+    #[schema(minimum = 0, maximum = 99)]
     pub away_goals: i64,
 }
 

@@ -24,7 +24,7 @@ pub struct User {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
     /// E-mail address, case-insensitive and unique.
     #[schema(example = "fan@example.com", max_length = 254)]
@@ -35,6 +35,7 @@ pub struct RegisterRequest {
     pub name: String,
     /// Favourite club id, such as `AS_MONACO`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub club_id: Option<String>,
 }
 
@@ -65,10 +66,12 @@ impl Validate for RegisterRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     #[schema(example = "demo@paiecashfan.com")]
+    #[schema(min_length = 1, max_length = 254)]
     pub email: String,
-    #[schema(example = "demo123")]
+    #[schema(example = "demo123", min_length = 1, max_length = 128)]
     pub password: String,
 }
 
@@ -86,8 +89,9 @@ impl Validate for LoginRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[schema(min_length = 1, max_length = 128)]
     pub current_password: String,
     #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
@@ -126,8 +130,9 @@ pub struct SessionsRevoked {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[schema(min_length = 1, max_length = 512)]
     pub refresh_token: String,
 }
 
@@ -140,7 +145,7 @@ impl Validate for RefreshRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateMeRequest {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 100)]

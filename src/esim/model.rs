@@ -112,6 +112,7 @@ pub struct EsimList {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EsimPurchaseResponse)]
 pub struct PurchaseResponse {
     pub esim: Esim,
     pub new_balance: String,
@@ -119,9 +120,10 @@ pub struct PurchaseResponse {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActivateRequest {
     #[schema(example = "europe-starter")]
+    #[schema(min_length = 1, max_length = 64)]
     pub plan_id: String,
 }
 
@@ -158,22 +160,30 @@ pub struct UsageEvent {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = EsimWebhookAck)]
 pub struct WebhookAck {
     pub received: bool,
     pub duplicate: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewPlan {
     pub id: String,
+    #[schema(min_length = 1, max_length = 80)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 40)]
     pub region: String,
+    /// ISO 3166-1 alpha-2 codes (upper case).
+    #[schema(min_items = 1, max_items = 250)]
     pub countries: Vec<String>,
     /// Omit or null for unlimited.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub data_mb: Option<i64>,
+    #[schema(minimum = 1, maximum = 3650)]
     pub validity_days: i64,
     /// `first_use` (default) or `purchase`.
+    #[schema(pattern = "^(first_use|purchase)$")]
     pub validity_starts: Option<String>,
     #[schema(value_type = String, example = "9.99")]
     pub price: AmountInput,
@@ -232,6 +242,7 @@ impl Validate for NewPlan {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdatePlan {
     #[schema(value_type = Option<String>)]
     pub price: Option<AmountInput>,

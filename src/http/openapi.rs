@@ -323,6 +323,59 @@ fn add_problem_responses(op: &mut Operation) {
 mod tests {
     use serde_json::Value;
 
+    /// Components are named by type name alone: two types of one name would
+    /// document one of their routes with the other's schema. Every schema
+    /// type in the code has a name of its own (or `#[schema(as = ...)]`).
+    #[test]
+    fn schema_names_are_unique() {
+        fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    rust_files(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        rust_files(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut seen = std::collections::HashMap::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let mut derives = false;
+            let mut alias: Option<String> = None;
+            for line in text.lines().map(str::trim) {
+                if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                    derives = true;
+                } else if let Some(rest) = line.strip_prefix("#[schema(as = ") {
+                    alias = Some(rest.trim_end_matches(")]").to_owned());
+                } else if derives
+                    && let Some(rest) = line
+                        .strip_prefix("pub struct ")
+                        .or_else(|| line.strip_prefix("pub enum "))
+                {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    let name = alias.take().unwrap_or(name);
+                    if let Some(other) = seen.insert(name.clone(), f.clone()) {
+                        panic!("schema {name} in {} and {}", other.display(), f.display());
+                    }
+                    derives = false;
+                } else if !line.starts_with("#[") && !line.starts_with("///") {
+                    derives = false;
+                    alias = None;
+                }
+            }
+        }
+        assert!(seen.len() > 50, "found {} schemas", seen.len());
+    }
+
     fn operations(doc: &Value) -> Vec<(String, &Value)> {
         let mut out = Vec::new();
         for (path, item) in doc["paths"].as_object().into_iter().flatten() {

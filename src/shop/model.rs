@@ -74,12 +74,15 @@ impl Validate for ProductQuery {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddToCart {
+    #[schema(min_length = 1, max_length = 64)]
     pub product_id: String,
     /// 1 to 10 (a line never holds more than 10).
+    #[schema(minimum = 1, maximum = 10)]
     pub quantity: Option<i64>,
     /// Required when the product has several sizes.
+    #[schema(min_length = 1, max_length = 64)]
     pub variant_id: Option<String>,
 }
 
@@ -96,7 +99,9 @@ impl Validate for AddToCart {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateCartItem {
+    #[schema(minimum = 1, maximum = 10)]
     pub quantity: i64,
 }
 
@@ -142,6 +147,7 @@ pub struct CartResponse {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
     /// v1.0 guard: when it differs from the server's total, 409 `price_changed`.
     #[schema(value_type = Option<String>, example = "114.98")]
@@ -196,8 +202,10 @@ pub struct CheckoutResponse {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OrderStatusRequest {
     /// `shipped` or `delivered`.
+    #[schema(pattern = "^(shipped|delivered)$")]
     pub status: String,
 }
 
@@ -216,23 +224,37 @@ impl Validate for OrderStatusRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewVariant {
     /// Null for a product without sizes.
+    #[schema(min_length = 1, max_length = 20)]
     pub size: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub stock: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProduct {
+    #[schema(min_length = 1, max_length = 64)]
     pub club_id: String,
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 40)]
     pub category: String,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
+    /// `https://`, `http://` or a path on this server (`/...`).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^(https?://|/)[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub image_url: Option<String>,
     #[schema(value_type = String, example = "89.99")]
     pub price: AmountInput,
     /// Default: one variant without size and no stock.
+    #[schema(min_items = 1, max_items = 20)]
     pub variants: Option<Vec<NewVariant>>,
 }
 
@@ -281,23 +303,36 @@ impl Validate for NewProduct {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VariantChange {
     /// Existing variant to change; omit to add a new one.
     pub id: Option<String>,
+    #[schema(min_length = 1, max_length = 20)]
     pub size: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub stock: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateProduct {
+    #[schema(min_length = 1, max_length = 120)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 40)]
     pub category: Option<String>,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
+    /// `https://`, `http://` or a path on this server (`/...`).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^(https?://|/)[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub image_url: Option<String>,
     #[schema(value_type = Option<String>)]
     pub price: Option<AmountInput>,
     pub active: Option<bool>,
+    #[schema(max_items = 20)]
     pub variants: Option<Vec<VariantChange>>,
 }
 

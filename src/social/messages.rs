@@ -80,15 +80,8 @@ impl Social {
             .ok_or(SocialError::NotFound("conversation"))?;
         let limit = q.limit.unwrap_or(50);
         let before = match rules::after(q.cursor.as_deref())? {
-            Some((seq, _)) if seq > 0 => seq,
-            Some(_) => {
-                return Err(Invalid::field(
-                    "cursor",
-                    "invalid_format",
-                    "is not a cursor this API returned",
-                )
-                .into());
-            }
+            // Messages are numbered from 1: before 1 there is nothing.
+            Some((seq, _)) => seq.max(1),
             None => 0,
         };
         let mut rows = store::page(self.db.reader(), conversation_id, before, limit + 1).await?;

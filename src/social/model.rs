@@ -45,6 +45,7 @@ pub struct Author {
 pub struct Message {
     pub id: String,
     pub conversation_id: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub user_id: String,
     pub author: Author,
     /// The text; empty once deleted or hidden.
@@ -106,6 +107,7 @@ pub struct NewConversation {
     /// The other fan of a direct conversation; a group's first members.
     pub participant_ids: Vec<String>,
     /// A group's name (1–80 characters).
+    #[schema(min_length = 1, max_length = 80)]
     pub name: Option<String>,
 }
 
@@ -149,6 +151,7 @@ impl Validate for NewConversation {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewMessage {
+    #[schema(min_length = 1, max_length = 64)]
     pub conversation_id: String,
     /// 1–4000 characters.
     pub message: String,
@@ -220,6 +223,7 @@ impl Validate for PageQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReadMarker {
     /// The last message read; the newest one when absent.
+    #[schema(min_length = 1, max_length = 64)]
     pub message_id: Option<String>,
 }
 
@@ -292,6 +296,7 @@ pub struct Feed {
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// v1.0 paging, from 1; ignored when `cursor` is given.
+    #[param(minimum = 1, maximum = 10_000)]
     pub page: Option<i64>,
     /// 1 to 100, default 10.
     pub limit: Option<i64>,
@@ -317,6 +322,7 @@ pub struct NewPost {
     /// An `https://` (or `http://`) picture address.
     pub image_url: Option<String>,
     /// Post in this club's name (its staff, or an admin).
+    #[schema(min_length = 1, max_length = 64)]
     pub club_id: Option<String>,
 }
 
@@ -410,6 +416,7 @@ pub struct FollowList {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewReport {
     /// 1–500 characters.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 

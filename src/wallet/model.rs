@@ -98,10 +98,12 @@ impl Validate for ListQuery {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendRequest {
     /// The recipient's user id (or give `recipientEmail`).
+    #[schema(min_length = 1, max_length = 64)]
     pub recipient_id: Option<String>,
+    #[schema(min_length = 3, max_length = 254)]
     pub recipient_email: Option<String>,
     /// Decimal string (or JSON number) with at most the currency's digits.
     #[schema(value_type = String, example = "10.00")]
@@ -109,6 +111,7 @@ pub struct SendRequest {
     /// ISO 4217; defaults to your primary currency.
     #[schema(value_type = Option<String>, example = "EUR")]
     pub currency: Option<Currency>,
+    #[schema(max_length = 140)]
     #[schema(max_length = 140)]
     pub note: Option<String>,
 }
@@ -135,11 +138,13 @@ pub struct SendResponse {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DepositRequest {
     #[schema(value_type = String, example = "50.00")]
     pub amount: AmountInput,
     /// `card` (or `stripe`), `sandbox` where enabled, ...
     #[schema(example = "card")]
+    #[schema(min_length = 1, max_length = 32)]
     pub method: String,
     #[schema(value_type = Option<String>, example = "EUR")]
     pub currency: Option<Currency>,

@@ -6,16 +6,21 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::ApiError;
 use crate::http::validate::{Checks, Validate};
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CheckinRequest {
+    #[schema(min_length = 1, max_length = 1024)]
     pub qr_code: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub event_id: Option<String>,
+    #[schema(min_length = 1, max_length = 64)]
     pub gate: Option<String>,
     /// `entry` (default) or `exit`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(entry|exit)$")]
     pub kind: Option<String>,
     /// Scanner-chosen id of this scan: a retry with the same nonce gets the
     /// first answer again instead of `already_redeemed`.
+    #[schema(min_length = 1, max_length = 128)]
     pub nonce: Option<String>,
 }
 
@@ -86,22 +91,30 @@ pub struct CheckinResult {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BatchScan {
+    #[schema(min_length = 1, max_length = 1024)]
     pub qr_code: String,
     /// When the device scanned it (RFC 3339).
+    #[schema(format = DateTime)]
     pub scanned_at: String,
     #[serde(rename = "type")]
+    #[schema(pattern = "^(entry|exit)$")]
     pub kind: Option<String>,
     /// Required for uploads, so a re-upload is recognised.
+    #[schema(min_length = 1, max_length = 128)]
     pub nonce: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BatchRequest {
+    #[schema(min_length = 1, max_length = 64)]
     pub event_id: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub gate: Option<String>,
+    /// 1 to 500 scans (and the body under 64 KiB).
+    #[schema(min_items = 1)]
     pub scans: Vec<BatchScan>,
 }
 

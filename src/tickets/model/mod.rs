@@ -116,18 +116,22 @@ pub struct TicketList {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PurchaseRequest {
+    #[schema(min_length = 1, max_length = 64)]
     pub event_id: String,
     /// Category id or name; without it, the event's `standard` seats
     /// (422 naming `category` when it has none).
+    #[schema(min_length = 1, max_length = 100)]
     pub category: Option<String>,
     /// 1 to the event's per-fan limit; default 1.
+    #[schema(minimum = 1, maximum = 20)]
     pub quantity: Option<i64>,
     /// v1.0 price guard (unit price): if it differs from the server's, 409 `price_changed`.
     #[schema(value_type = Option<String>, example = "35.00")]
     pub price: Option<AmountInput>,
     /// Name printed on the ticket; defaults to the buyer's name.
+    #[schema(min_length = 1, max_length = 100)]
     pub holder_name: Option<String>,
 }
 
@@ -146,6 +150,7 @@ impl Validate for PurchaseRequest {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = TicketPurchaseResponse)]
 pub struct PurchaseResponse {
     /// The first ticket (v1.0).
     pub ticket: Ticket,
@@ -187,7 +192,7 @@ impl Validate for QrQuery {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransferRequest {
     pub recipient_id: Option<String>,
     pub recipient_email: Option<String>,
@@ -258,22 +263,29 @@ pub struct Provenance {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewCategory {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[schema(value_type = String, example = "35.00")]
     pub price: AmountInput,
+    #[schema(minimum = 1, maximum = 200_000)]
     pub capacity: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewEvent {
+    #[schema(min_length = 1, max_length = 64)]
     pub home_club: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub away_club: Option<String>,
     /// Opponent's name when it is not a club on the platform.
+    #[schema(min_length = 1, max_length = 100)]
     pub away_team: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub competition: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub venue: String,
     /// RFC 3339.
     pub kickoff: String,
@@ -281,6 +293,7 @@ pub struct NewEvent {
     pub sale_starts_at: Option<String>,
     /// RFC 3339; default kickoff.
     pub sale_ends_at: Option<String>,
+    #[schema(minimum = 1, maximum = 20)]
     pub per_fan_limit: Option<i64>,
     pub categories: Vec<NewCategory>,
 }
@@ -342,13 +355,16 @@ impl Validate for NewCategory {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateEvent {
+    #[schema(min_length = 1, max_length = 100)]
     pub competition: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub venue: Option<String>,
     pub kickoff: Option<String>,
     pub sale_starts_at: Option<String>,
     pub sale_ends_at: Option<String>,
+    #[schema(minimum = 1, maximum = 20)]
     pub per_fan_limit: Option<i64>,
 }
 
@@ -376,10 +392,11 @@ impl Validate for UpdateEvent {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateCategory {
     #[schema(value_type = Option<String>)]
     pub price: Option<AmountInput>,
+    #[schema(minimum = 0, maximum = 200_000)]
     pub capacity: Option<i64>,
 }
 
