@@ -99,7 +99,7 @@ impl Auth {
             .ok_or_else(|| AuthError::Internal("user vanished after insert".into()))?;
         let wallet = match role {
             Role::Fan => Some(
-                signup::open(tx.conn(), &id, club_id, self.signup_bonus)
+                signup::open(tx.conn(), &id, self.signup_bonus)
                     .await
                     .map_err(|e| match e {
                         LedgerError::Db(e) => AuthError::Db(e),

@@ -205,7 +205,9 @@ fn is_json(resp: &Response) -> bool {
         .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"))
 }
 
-/// Answers are small (lists are paged); anything larger is passed on as is.
+/// The answers of the routes older versions change are small (lists are
+/// paged, 100 items at most); one larger than this would be a server bug and
+/// is answered 503 rather than sent in the wrong version.
 const MAX_REWRITE_BYTES: usize = 4 * 1024 * 1024;
 
 async fn rewrite(

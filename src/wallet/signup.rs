@@ -2,7 +2,7 @@
 //! bonus when one is configured, in the transaction that creates the fan.
 
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
 use crate::wallet::ledger::{self, AccountKind, LedgerError, Operation, PLATFORM, Posting};
@@ -26,20 +26,13 @@ pub struct NewWallet {
 pub async fn open(
     conn: &mut AnyConnection,
     user_id: &str,
-    club_id: Option<&str>,
     bonus: Option<(Currency, i64)>,
 ) -> Result<NewWallet, LedgerError> {
-    let currency = match club_id {
-        Some(club) => sqlx::query("SELECT currency FROM clubs WHERE id = $1")
-            .bind(club)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get::<String, _>("currency"))
-            .transpose()?
-            .and_then(|c| Currency::parse(&c))
-            .unwrap_or(Currency::Eur),
-        None => Currency::Eur,
-    };
+    // The fan's row is already in this transaction.
+    let currency = crate::wallet::store::club_currency(&mut *conn, user_id)
+        .await?
+        .and_then(|c| Currency::parse(&c))
+        .unwrap_or(Currency::Eur);
     let wallet = ledger::account_id(&mut *conn, AccountKind::User, user_id, currency).await?;
     let mut balance = 0;
     if let Some((bonus_currency, amount)) = bonus {
