@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Read throughput, as issue "hot public reads" measures it: the bare-axum
+# reference (bench/bare_axum.rs), this server's health route, the public lists
+# (clubs, products, events, eSIM plans), the products list answered in
+# version 1.0 (the cost of the version layer), and two authenticated reads,
+# each with CONNECTIONS keep-alive connections (default 64) for SECONDS_RUN
+# seconds (default 10), on SQLite and PostgreSQL (ENGINES). Release build,
+# demo data, loopback only; the load generator shares the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONNECTIONS=${CONNECTIONS:-64}
+SECONDS_RUN=${SECONDS_RUN:-10}
+ENGINES=${ENGINES:-sqlite postgres}
+PORT=${PORT:-3994}
+PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
+DB=pcf_bench_reads
+SECRET=bench-secret-bench-secret-bench-secret-42
+CURRENT=$(sed -n 's/^pub const CURRENT: &str = "\(.*\)";/\1/p' src/versions/mod.rs)
+
+cargo build --release --bin paiecashfan --example reads --example bare_axum
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/Mem:/{print $2}') RAM; $(date -u +%FT%TZ); $CONNECTIONS connections, $SECONDS_RUN s each"
+load() { ./target/release/examples/reads "$@"; }
+run() { printf '%-44s' "$1"; shift; load "http://127.0.0.1:$PORT$1" "$CONNECTIONS" "$SECONDS_RUN" "${@:2}"; }
+
+./target/release/examples/bare_axum "$PORT" & REF=$!
+sleep 0.5
+printf '%-44s' "bare axum JSON handler (reference)"
+load "http://127.0.0.1:$PORT/api/health" "$CONNECTIONS" "$SECONDS_RUN"
+kill $REF; wait $REF 2>/dev/null || true
+
+for ENGINE in $ENGINES; do
+  if [ "$ENGINE" = sqlite ]; then
+    rm -rf target/reads_bench && mkdir -p target/reads_bench
+    DATABASE_URL="sqlite://$PWD/target/reads_bench/db.sqlite"
+  else
+    psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+    DATABASE_URL="$PGURL/$DB"
+  fi
+  DATABASE_URL=$DATABASE_URL JWT_SECRET=$SECRET DEMO_DATA=true RUST_LOG=warn LOG_FORMAT=json PORT=$PORT \
+    AUTH_RATE_LIMIT_PER_MINUTE=1000000 ./target/release/paiecashfan serve > "target/reads_$ENGINE.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/api/health" >/dev/null && break; sleep 0.1; done
+  TOKEN=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"demo@paiecashfan.com","password":"demo123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  V="PaieCashFan-Version: $CURRENT"
+  echo "--- $ENGINE"
+  run "GET /api/health" /api/health "$V"
+  run "GET /api/clubs" /api/clubs "$V"
+  run "GET /api/shop/products?category=all" "/api/shop/products?category=all" "$V"
+  run "  the same in version 1.0" "/api/shop/products?category=all" "PaieCashFan-Version: 1.0"
+  run "GET /api/tickets/events" /api/tickets/events "$V"
+  run "GET /api/esim/plans" /api/esim/plans "$V"
+  run "GET /api/wallet/balance (signed in)" /api/wallet/balance "$V" "Authorization: Bearer $TOKEN"
+  run "GET /api/tickets/my-tickets (signed in)" /api/tickets/my-tickets "$V" "Authorization: Bearer $TOKEN"
+  echo "server RSS after the run: $(awk '/VmRSS/{print $2, $3}' /proc/$SERVER/status)"
+  kill $SERVER; wait $SERVER 2>/dev/null || true
+  [ "$ENGINE" = postgres ] && psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+done
