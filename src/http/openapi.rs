@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi as _};
         title = "PaieCashFan API",
         description = "Backend of the PaieCashFan football fan app: wallet, tickets, shop, eSIMs, social and recommendations. \
 Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`. \
-This document describes API version 2026-12-01: send `PaieCashFan-Version: 2026-12-01` on every request \
+This document describes the API version in `info.version`: name it in the `PaieCashFan-Version` header of every request \
 (without it the server answers in its configured default version, `1.0` unless set, for v1.0 front ends).",
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
