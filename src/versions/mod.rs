@@ -24,8 +24,6 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::RequestAuth;
 
-pub use convert::{money_number, ms};
-
 /// The request and response header naming the version.
 pub const HEADER: &str = "paiecashfan-version";
 

@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use super::convert::{amount_field, money_number, time_as, time_field};
+use super::convert::{amount_field, money_number, ms, time_as, time_field};
 use super::{At, Change, Context};
 
 const fn at(method: &'static str, path: &'static str, paths: &'static [&'static str]) -> At {
@@ -265,7 +265,7 @@ fn esim(e: &mut Value, ctx: &Context) {
     time_as(e, "createdAt", "activatedAt");
     // Validity starts at first use; until then 1.0's `expiresAt` shows the
     // earliest it can be (validity counted from the purchase).
-    if let Some(expires) = e["expiresAt"].as_str().and_then(super::ms) {
+    if let Some(expires) = e["expiresAt"].as_str().and_then(ms) {
         e["expiresAt"] = expires;
     } else if let (Some(at), Some(days)) = (e["activatedAt"].as_i64(), e["validityDays"].as_i64()) {
         e["expiresAt"] = json!(at + days * DAY_MS);

@@ -121,17 +121,22 @@ async fn a_v1_session_from_signup_to_history(engine: Engine) {
     verify_ok(&app).await;
 }
 
+/// The id of the first event whose `key` is `value`.
+fn event_where(events: &Value, key: &str, value: &str) -> String {
+    events
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e[key] == value))
+        .and_then(|e| e["id"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 async fn a_purchase_without_a_category_buys_standard_seats(engine: Engine) {
     let app = spawn_app(engine).await;
     let fan = app.fan("Standard", "AS_MONACO").await;
     crate::helpers::deposit(&app, &fan, "200.00").await;
     let events = app.get("/api/tickets/events").send().await.expect(200).body["events"].clone();
-    let city = events
-        .as_array()
-        .and_then(|l| l.iter().find(|e| e["awayTeam"] == "Manchester City"))
-        .and_then(|e| e["id"].as_str())
-        .unwrap_or_default()
-        .to_owned();
+    let city = event_where(&events, "awayTeam", "Manchester City");
     let r = app
         .post("/api/tickets/purchase")
         .token(&fan.token)
@@ -142,12 +147,7 @@ async fn a_purchase_without_a_category_buys_standard_seats(engine: Engine) {
     assert_eq!(r.body["ticket"]["category"], "standard");
     assert_eq!(r.body["ticket"]["price"], "149.99");
     // The Marseille match sells named stands only: the category is needed.
-    let om = events
-        .as_array()
-        .and_then(|l| l.iter().find(|e| e["homeClub"] == "OM"))
-        .and_then(|e| e["id"].as_str())
-        .unwrap_or_default()
-        .to_owned();
+    let om = event_where(&events, "homeClub", "OM");
     let r = app
         .post("/api/tickets/purchase")
         .token(&fan.token)
