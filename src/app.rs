@@ -31,6 +31,7 @@ use crate::esim::Esims;
 use crate::http::{middleware, openapi};
 use crate::infra::fanout::{Fanout, LocalFanout};
 use crate::infra::ratelimit::RateLimiter;
+use crate::infra::readmodel::ReadModel;
 use crate::infra::redis::Redis;
 use crate::notifications::Notifier;
 use crate::shop::Shop;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub redis: Option<Redis>,
     pub fanout: Arc<dyn Fanout>,
+    /// The public catalogue in memory, and how its changes are announced.
+    pub read: ReadModel,
+    pub clubs: crate::clubs::Clubs,
     pub started: Instant,
     pub metrics: PrometheusHandle,
     pub signer: Arc<TicketSigner>,
@@ -103,6 +107,7 @@ impl AppState {
             Some(r) => crate::infra::fanout::RedisFanout::start(r.clone(), &instance, 16_384),
             None => Arc::new(LocalFanout::new(16_384)),
         };
+        let read = ReadModel::new(fanout.clone(), instance.clone(), config.read_model_max_age);
         let notifier = Notifier::new(db.clone(), fanout.clone());
         let revoked = crate::auth::sessions::RevokedSessions::default();
         crate::auth::sessions::load(&revoked, &db, config.access_token_ttl).await?;
@@ -112,6 +117,8 @@ impl AppState {
             tokens: tokens.clone(),
             redis,
             fanout: fanout.clone(),
+            read: read.clone(),
+            clubs: crate::clubs::Clubs::new(db.clone(), &read),
             revoked: revoked.clone(),
             started: Instant::now(),
             metrics: middleware::prometheus(),
@@ -124,7 +131,7 @@ impl AppState {
                 config.refresh_reuse_grace,
                 config.signup_bonus,
             ),
-            shop: Shop::new(db.clone(), config.commission_bps),
+            shop: Shop::new(db.clone(), config.commission_bps, read.clone()),
             social: crate::social::Social::new(db.clone(), fanout.clone(), chat_limiter),
             live: crate::live::Live::new(
                 db.clone(),
@@ -149,6 +156,7 @@ impl AppState {
                     refund_cutoff_hours: config.ticket_refund_cutoff_hours,
                 },
                 notifier.clone(),
+                read.clone(),
             ),
             wallet: Wallet::new(
                 db.clone(),
@@ -163,6 +171,7 @@ impl AppState {
                 config.esim_provider_timeout,
                 &config.esim_webhook_secret,
                 notifier.clone(),
+                read.clone(),
             ),
             instance,
             db,
@@ -198,6 +207,12 @@ impl FromRef<AppState> for crate::live::Live {
 impl FromRef<AppState> for crate::ai::Ai {
     fn from_ref(state: &AppState) -> crate::ai::Ai {
         state.ai.clone()
+    }
+}
+
+impl FromRef<AppState> for crate::clubs::Clubs {
+    fn from_ref(state: &AppState) -> crate::clubs::Clubs {
+        state.clubs.clone()
     }
 }
 
@@ -368,6 +383,7 @@ pub fn router(state: AppState) -> Router {
                 ]))
                 .layer(from_fn(middleware::observe))
                 .layer(from_fn(middleware::security_headers))
+                .layer(from_fn(crate::http::cache::private_by_default))
                 .layer(from_fn(middleware::problem_bodies))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
                 .layer(from_fn(move |req, next| {
@@ -472,6 +488,7 @@ pub async fn serve(
         AbortOnDrop(tokio::spawn(beat(state.clone()))),
         AbortOnDrop(tokio::spawn(state.live.clone().run())),
         AbortOnDrop(tokio::spawn(state.ai.clone().run())),
+        AbortOnDrop(tokio::spawn(state.read.clone().follow())),
         AbortOnDrop(tokio::spawn(crate::auth::sessions::follow(
             state.revoked.clone(),
             state.fanout.clone(),

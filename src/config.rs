@@ -82,6 +82,9 @@ pub struct Config {
     pub ai_rebuild_interval: Duration,
     /// The recommender's view of what is on sale is at most this old.
     pub ai_catalogue_ttl: Duration,
+    /// How old the in-memory public catalogue may get (seats and stock sold
+    /// on other instances); 0 reads the database on every request.
+    pub read_model_max_age: Duration,
     /// The API version of a request that names none (`PaieCashFan-Version`).
     pub api_default_version: crate::versions::Version,
     /// Credited to every new fan's wallet, paid from the promotions account:
@@ -348,6 +351,9 @@ impl Config {
             ),
             ai_catalogue_ttl: Duration::from_millis(
                 parse_num(&get, "AI_CATALOGUE_TTL_MS", 1_000u64)?.min(60_000),
+            ),
+            read_model_max_age: Duration::from_millis(
+                parse_num(&get, "READ_MODEL_MAX_AGE_MS", 1_000u64)?.min(3_600_000),
             ),
         })
     }

@@ -3,11 +3,50 @@
 pub mod routes;
 pub mod store;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use routes::router;
 pub use store::{find, insert_if_absent, list};
+
+use crate::db::Db;
+use crate::infra::readmodel::{ReadModel, Rendered, Snapshot, Topic, View};
+
+/// The clubs as fans browse them, from memory.
+#[derive(Clone)]
+pub struct Clubs {
+    db: Db,
+    all: View<Vec<Club>>,
+}
+
+impl Clubs {
+    pub fn new(db: Db, read: &ReadModel) -> Clubs {
+        Clubs {
+            db,
+            all: read.view(Topic::Clubs),
+        }
+    }
+
+    async fn snapshot(&self) -> Result<Arc<Snapshot<Vec<Club>>>, sqlx::Error> {
+        self.all.get(|| store::list(self.db.reader())).await
+    }
+
+    /// Every club, by name, rendered once per snapshot.
+    pub async fn list(&self) -> Result<Arc<Rendered>, crate::error::ApiError> {
+        self.snapshot()
+            .await?
+            .rendered("", |clubs| ClubList {
+                clubs: clubs.clone(),
+            })
+            .map_err(|e| crate::error::ApiError::Internal(e.into()))
+    }
+
+    pub async fn find(&self, id: &str) -> Result<Option<Club>, sqlx::Error> {
+        Ok(self.snapshot().await?.data.iter().find(|c| c.id == id).cloned())
+    }
+}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::infra::readmodel::{ReadModel, Topic, View};
 use crate::notifications::Notifier;
 use provider::{EsimProvider, SimulatedFailure, SimulatedProvider};
 
@@ -34,6 +35,9 @@ pub struct Esims {
     /// Signs the supplier's usage webhooks.
     webhook_secret: Arc<str>,
     notifier: Notifier,
+    read: ReadModel,
+    /// Every plan on sale, by price.
+    on_sale: View<Vec<model::Plan>>,
 }
 
 impl Esims {
@@ -43,8 +47,11 @@ impl Esims {
         provider_timeout: Duration,
         webhook_secret: &str,
         notifier: Notifier,
+        read: ReadModel,
     ) -> Self {
         Self {
+            on_sale: read.view(Topic::Plans),
+            read,
             db,
             provider,
             provider_timeout,

@@ -1,6 +1,9 @@
 //! The plans on sale, and the admin's edits to them.
 
+use std::sync::Arc;
+
 use crate::db::now_ms;
+use crate::infra::readmodel::{Rendered, Snapshot, Topic};
 use crate::domain::Invalid;
 use crate::esim::Esims;
 use crate::esim::error::EsimError;
@@ -10,15 +13,30 @@ use crate::wallet::error::amount_invalid;
 use crate::wallet::money::Currency;
 
 impl Esims {
-    pub async fn plans(&self, q: &PlanQuery) -> Result<Vec<Plan>, EsimError> {
-        let country = q.country.as_deref().map(str::to_ascii_uppercase);
-        Ok(
-            store::plans_on_sale(self.db.reader(), q.region.as_deref().unwrap_or(""))
-                .await?
-                .into_iter()
-                .filter(|p| country.as_ref().is_none_or(|c| p.countries.contains(c)))
-                .collect(),
-        )
+    /// Every plan on sale, by price.
+    async fn on_sale(&self) -> Result<Arc<Snapshot<Vec<Plan>>>, EsimError> {
+        self.on_sale
+            .get(|| store::plans_on_sale(self.db.reader(), ""))
+            .await
+    }
+
+    /// The plans on sale in `region` and covering `country`, rendered once
+    /// per query and snapshot.
+    pub async fn plans(&self, q: &PlanQuery) -> Result<Arc<Rendered>, EsimError> {
+        let country = q.country.as_deref().unwrap_or("").to_ascii_uppercase();
+        let region = q.region.as_deref().unwrap_or("").to_lowercase();
+        let key = format!("{region}\u{1f}{country}");
+        self.on_sale()
+            .await?
+            .rendered(&key, |all| PlanList {
+                plans: all
+                    .iter()
+                    .filter(|p| region.is_empty() || p.region.to_lowercase() == region)
+                    .filter(|p| country.is_empty() || p.countries.contains(&country))
+                    .cloned()
+                    .collect(),
+            })
+            .map_err(|e| EsimError::Internal(e.to_string()))
     }
 
     pub(crate) async fn load_plan(&self, id: &str) -> Result<(Plan, i64), EsimError> {
@@ -28,8 +46,15 @@ impl Esims {
         }
     }
 
+    /// A plan on sale, as fans browse it.
     pub async fn plan(&self, id: &str) -> Result<Plan, EsimError> {
-        Ok(self.load_plan(id).await?.0)
+        self.on_sale()
+            .await?
+            .data
+            .iter()
+            .find(|p| p.id == id)
+            .cloned()
+            .ok_or(EsimError::NotFound("eSIM plan"))
     }
 
     pub async fn create_plan(&self, p: NewPlan) -> Result<Plan, EsimError> {
@@ -69,7 +94,8 @@ impl Esims {
             return Err(EsimError::PlanExists);
         }
         tx.commit().await?;
-        self.plan(&p.id).await
+        self.read.changed(Topic::Plans);
+        Ok(self.load_plan(&p.id).await?.0)
     }
 
     pub async fn update_plan(&self, id: &str, u: UpdatePlan) -> Result<Plan, EsimError> {
@@ -85,6 +111,7 @@ impl Esims {
         let mut tx = self.db.begin_write().await?;
         store::update_plan(tx.conn(), id, price, u.active, u.popular, now_ms()).await?;
         tx.commit().await?;
+        self.read.changed(Topic::Plans);
         Ok(store::plan(self.db.reader(), id)
             .await?
             .ok_or(EsimError::NotFound("eSIM plan"))?

@@ -7,6 +7,7 @@ use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::http::cache::PublicRead;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::esim::Esims;
 use crate::esim::model::*;
@@ -51,11 +52,11 @@ where
 #[utoipa::path(get, path = "/plans", tag = "esim", params(PlanQuery), responses((status = 200, body = PlanList)))]
 async fn plans(
     State(esims): State<Esims>,
+    read: PublicRead,
     ApiQuery(q): ApiQuery<PlanQuery>,
-) -> ApiResult<Json<PlanList>> {
-    Ok(Json(PlanList {
-        plans: esims.plans(&q).await?,
-    }))
+) -> ApiResult<Response> {
+    let plans = esims.plans(&q).await?;
+    Ok(read.answer(&plans))
 }
 
 /// One plan.

@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by every capability.
 
+pub mod cache;
 pub mod extract;
 pub mod idempotency;
 pub mod middleware;

@@ -75,7 +75,12 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
                 .into(),
         );
     }
-    for item in api.paths.paths.values_mut() {
+    for (path, item) in api.paths.paths.iter_mut() {
+        if let Some(op) = item.get.as_mut()
+            && crate::http::cache::PUBLIC_LISTS.contains(&path.as_str())
+        {
+            describe_public_read(op);
+        }
         for op in [
             &mut item.get,
             &mut item.post,
@@ -248,6 +253,56 @@ fn name_the_version(op: &mut Operation) {
             );
         }
     }
+}
+
+/// A public list answered from memory: its `ETag`, `If-None-Match` and 304.
+fn describe_public_read(op: &mut Operation) {
+    use utoipa::openapi::Required;
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::response::ResponseBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    op.parameters.get_or_insert_with(Vec::new).push(
+        ParameterBuilder::new()
+            .name("If-None-Match")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "ETags the client holds; 304 without a body when the answer's is among them",
+            ))
+            .schema(Some(string().max_length(Some(1024))))
+            .build()
+            .into(),
+    );
+    let caching = |r: ResponseBuilder| {
+        r.header(
+            "ETag",
+            HeaderBuilder::new()
+                .schema(Some(string()))
+                .description(Some("tag of this answer in this API version"))
+                .build(),
+        )
+        .header(
+            "Cache-Control",
+            HeaderBuilder::new()
+                .schema(Some(string()))
+                .description(Some(
+                    "`public, max-age=1`: a shared cache may keep it for a second",
+                ))
+                .build(),
+        )
+    };
+    if let Some(utoipa::openapi::RefOr::T(ok)) = op.responses.responses.get_mut("200") {
+        let mut with = caching(ResponseBuilder::new()).build();
+        ok.headers.append(&mut with.headers);
+    }
+    op.responses.responses.insert(
+        "304".into(),
+        caching(ResponseBuilder::new().description("Not Modified: the tag in `If-None-Match` is current"))
+            .build()
+            .into(),
+    );
 }
 
 /// The header is optional, and when sent it is 1 to 255 visible ASCII

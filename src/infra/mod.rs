@@ -4,4 +4,5 @@
 pub mod fanout;
 pub mod memory;
 pub mod ratelimit;
+pub mod readmodel;
 pub mod redis;

@@ -1,6 +1,7 @@
 //! Staff of a club (and admins) manage its products.
 
 use crate::db::{new_id, now_ms};
+use crate::infra::readmodel::Topic;
 use crate::domain::{Caller, Invalid};
 use crate::shop::Shop;
 use crate::shop::error::ShopError;
@@ -52,6 +53,7 @@ impl Shop {
             store::insert_variant(tx.conn(), &id, v.size.as_deref(), v.stock, i as i64).await?;
         }
         tx.commit().await?;
+        self.read.changed(Topic::Products);
         load_product(self.db.reader(), &id)
             .await?
             .ok_or_else(|| ShopError::Internal("product vanished".into()))
@@ -110,6 +112,7 @@ impl Shop {
             }
         }
         tx.commit().await?;
+        self.read.changed(Topic::Products);
         load_product(self.db.reader(), id)
             .await?
             .ok_or(ShopError::NotFound("product"))

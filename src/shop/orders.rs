@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::db::{new_id, now_ms};
+use crate::infra::readmodel::Topic;
 use crate::domain::{Caller, ClubId, Forbidden, UserId};
 use crate::replay::Replay;
 use crate::shop::Shop;
@@ -112,6 +113,7 @@ impl Shop {
         };
         replay.success(tx.conn(), &resp).await?;
         tx.commit().await?;
+        self.read.changed_here(Topic::Products);
         Ok(resp)
     }
 
@@ -191,6 +193,7 @@ impl Shop {
         };
         replay.success(tx.conn(), &resp).await?;
         tx.commit().await?;
+        self.read.changed_here(Topic::Products);
         Ok(resp)
     }
 

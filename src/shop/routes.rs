@@ -1,11 +1,13 @@
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::middleware::from_fn;
+use axum::response::Response;
 use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiResult, Problem};
+use crate::http::cache::PublicRead;
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser, RequestAuth};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::replay::Replay;
@@ -61,9 +63,11 @@ where
     responses((status = 200, body = ProductList)))]
 async fn products(
     State(shop): State<Shop>,
+    read: PublicRead,
     ApiQuery(q): ApiQuery<ProductQuery>,
-) -> ApiResult<Json<ProductList>> {
-    Ok(Json(shop.list_products(&q).await?))
+) -> ApiResult<Response> {
+    let page = shop.list_products(&q).await?;
+    Ok(read.answer(&page))
 }
 
 /// One product.

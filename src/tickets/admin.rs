@@ -2,6 +2,7 @@
 
 use crate::db::{new_id, now_ms};
 use crate::domain::{Caller, Invalid};
+use crate::infra::readmodel::Topic;
 use crate::tickets::Tickets;
 use crate::tickets::error::TicketError;
 use crate::tickets::model::*;
@@ -99,6 +100,7 @@ impl Tickets {
             .map_err(category_conflict)?;
         }
         tx.commit().await?;
+        self.read.changed(Topic::Events);
         get_event(self.db.reader(), &id).await
     }
 
@@ -147,6 +149,7 @@ impl Tickets {
             }
             Err(e) => return Err(e.into()),
         }
+        self.read.changed(Topic::Events);
         get_event(self.db.reader(), id).await
     }
 
@@ -179,6 +182,7 @@ impl Tickets {
         .await
         .map_err(category_conflict)?;
         tx.commit().await?;
+        self.read.changed(Topic::Events);
         get_event(self.db.reader(), id).await
     }
 
@@ -207,6 +211,7 @@ impl Tickets {
             return Err(TicketError::NotFound("ticket category"));
         }
         tx.commit().await?;
+        self.read.changed(Topic::Events);
         get_event(self.db.reader(), id).await
     }
 }

@@ -19,6 +19,7 @@ pub use error::TicketError;
 pub use routes::{admin_router, keys_router, router};
 
 use crate::db::Db;
+use crate::infra::readmodel::{ReadModel, Topic, View};
 use crate::notifications::Notifier;
 use signing::TicketSigner;
 
@@ -38,15 +39,26 @@ pub struct Tickets {
     signer: Arc<TicketSigner>,
     rules: TicketRules,
     notifier: Notifier,
+    read: ReadModel,
+    /// The matches on the list, with their categories and seats left.
+    listed: View<Vec<model::Event>>,
 }
 
 impl Tickets {
-    pub fn new(db: Db, signer: Arc<TicketSigner>, rules: TicketRules, notifier: Notifier) -> Self {
+    pub fn new(
+        db: Db,
+        signer: Arc<TicketSigner>,
+        rules: TicketRules,
+        notifier: Notifier,
+        read: ReadModel,
+    ) -> Self {
         Self {
             db,
             signer,
             rules,
             notifier,
+            listed: read.view(Topic::Events),
+            read,
         }
     }
 }

@@ -4,6 +4,7 @@
 use crate::db::now_ms;
 use crate::domain::{Caller, ClubId, Invalid};
 use crate::http::validate::normalize_email;
+use crate::infra::readmodel::Topic;
 use crate::notifications;
 use crate::replay::Replay;
 use crate::tickets::Tickets;
@@ -167,6 +168,7 @@ impl Tickets {
         };
         replay.success(tx.conn(), &resp).await?;
         tx.commit().await?;
+        self.read.changed_here(Topic::Events);
         Ok(resp)
     }
 

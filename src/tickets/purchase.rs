@@ -4,6 +4,7 @@
 use crate::db::{new_id, now_ms};
 use crate::domain::Invalid;
 use crate::domain::{ClubId, UserId};
+use crate::infra::readmodel::Topic;
 use crate::replay::Replay;
 use crate::tickets::Tickets;
 use crate::tickets::error::TicketError;
@@ -162,6 +163,7 @@ impl Tickets {
         };
         replay.success(tx.conn(), &resp).await?;
         tx.commit().await?;
+        self.read.changed_here(Topic::Events);
         Ok(resp)
     }
 }

@@ -1,22 +1,56 @@
 //! What fans read: the matches on sale, and their own tickets with QR codes.
 
+use std::sync::Arc;
+
 use crate::db::now_ms;
+use crate::infra::readmodel::{Filled, Rendered, Snapshot};
 use crate::domain::Caller;
 use crate::tickets::Tickets;
 use crate::tickets::error::TicketError;
 use crate::tickets::model::*;
 use crate::tickets::store::*;
 
+/// A match stays on the list this long after kickoff.
+const SHOWN_AFTER_KICKOFF_MS: i64 = 3 * 3_600_000;
+
 impl Tickets {
-    /// One match with its categories.
+    /// One match with its categories: from the list when it is on it.
     pub async fn event(&self, id: &str) -> Result<Event, TicketError> {
+        if let Some(e) = self.listed().await?.data.iter().find(|e| e.id == id) {
+            return Ok(e.clone());
+        }
         get_event(self.db.reader(), id).await
     }
 
-    /// Upcoming events (and those that kicked off in the last 3 hours).
-    pub async fn list_events(&self, club: Option<&str>) -> Result<Vec<Event>, TicketError> {
-        let since = now_ms() - 3 * 3_600_000;
-        events_since(self.db.reader(), club.unwrap_or(""), since).await
+    /// Upcoming events (and those that kicked off in the last 3 hours) of
+    /// `club`, home or away, rendered once per club and snapshot.
+    pub async fn list_events(&self, club: Option<&str>) -> Result<Arc<Rendered>, TicketError> {
+        let club = club.unwrap_or("");
+        let listed = self.listed().await?;
+        listed
+            .rendered(club, |all| EventList {
+                events: all
+                    .iter()
+                    .filter(|e| {
+                        club.is_empty() || e.home_club == club || e.away_club.as_deref() == Some(club)
+                    })
+                    .cloned()
+                    .collect(),
+            })
+            .map_err(|e| TicketError::Internal(e.to_string()))
+    }
+
+    async fn listed(&self) -> Result<Arc<Snapshot<Vec<Event>>>, TicketError> {
+        self.listed
+            .get(|| async {
+                let (events, stale_at_ms) =
+                    events_listed(self.db.reader(), now_ms(), SHOWN_AFTER_KICKOFF_MS).await?;
+                Ok::<_, TicketError>(Filled {
+                    data: events,
+                    stale_at_ms,
+                })
+            })
+            .await
     }
 
     /// A ticket its owner (or an admin) may see; anyone else gets 404.

@@ -6,6 +6,7 @@ use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::http::cache::PublicRead;
 use crate::error::{ApiResult, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser, RequestAuth};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
@@ -71,11 +72,11 @@ type Json422 = Problem;
     responses((status = 200, body = EventList)))]
 async fn events(
     State(tickets): State<Tickets>,
+    read: PublicRead,
     ApiQuery(q): ApiQuery<EventQuery>,
-) -> ApiResult<Json<EventList>> {
-    Ok(Json(EventList {
-        events: tickets.list_events(q.club.as_deref()).await?,
-    }))
+) -> ApiResult<Response> {
+    let list = tickets.list_events(q.club.as_deref()).await?;
+    Ok(read.answer(&list))
 }
 
 /// One match.

@@ -108,7 +108,7 @@ pub struct Context {
 }
 
 /// Picks the version of the request, checks it, and answers in it.
-pub async fn negotiate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn negotiate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let named = req.headers().get(HEADER).map(|v| v.to_str().unwrap_or(""));
     let version = match named {
         None => Some(state.config.api_default_version),
@@ -131,6 +131,8 @@ pub async fn negotiate(State(state): State<AppState>, req: Request, next: Next) 
         stamp(&mut resp, Version::current());
         return resp;
     };
+    // Handlers that tag their answers (ETag) tag each version's apart.
+    req.extensions_mut().insert(version);
     let undo = changes_to_undo(version, req.method(), req.uri().path());
     if undo.is_empty() {
         let mut resp = next.run(req).await;

@@ -112,40 +112,41 @@ async fn with_variants(
         .collect()
 }
 
-/// What the catalogue is filtered by (empty strings: no filter).
-pub(super) struct CatalogueFilter<'a> {
-    pub club: &'a str,
-    pub category: &'a str,
-    /// The fan's search text, and its `LIKE` pattern with wildcards escaped.
-    pub text: &'a str,
-    pub pattern: &'a str,
-    pub after_id: &'a str,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-/// Active products, by id.
-pub(super) async fn catalogue_page(
+/// Every active product with its variants, by id (the catalogue's snapshot).
+pub(super) async fn products_on_sale(
     conn: impl sqlx::Executor<'_, Database = sqlx::Any> + Copy,
-    f: CatalogueFilter<'_>,
 ) -> Result<Vec<Product>, ShopError> {
     let rows: Vec<ProductRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {PRODUCT_COLUMNS} FROM products p
-         WHERE p.active = 1 AND ($1 = '' OR p.club_id = $1) AND ($2 = '' OR LOWER(p.category) = LOWER($2))
-           AND ($3 = '' OR LOWER(p.name) LIKE $4 ESCAPE '\\' OR LOWER(p.description) LIKE $4 ESCAPE '\\')
-           AND ($5 = '' OR p.id > $5)
-         ORDER BY p.id LIMIT $6 OFFSET $7"
+        "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.active = 1"
     )))
-    .bind(f.club)
-    .bind(f.category)
-    .bind(f.text)
-    .bind(f.pattern)
-    .bind(f.after_id)
-    .bind(f.limit)
-    .bind(f.offset)
     .fetch_all(conn)
     .await?;
-    with_variants(conn, rows).await
+    // One query for all the variants: a list of ids would outgrow the
+    // engines' limit on bound parameters in a large catalogue.
+    let mut variants: BTreeMap<String, Vec<Variant>> = BTreeMap::new();
+    let all: Vec<VariantRow> = sqlx::query_as(
+        "SELECT v.id, v.product_id, v.size, v.stock FROM product_variants v
+         JOIN products p ON p.id = v.product_id WHERE p.active = 1 ORDER BY v.position, v.id",
+    )
+    .fetch_all(conn)
+    .await?;
+    for r in all {
+        variants.entry(r.product_id).or_default().push(Variant {
+            id: r.id,
+            size: r.size,
+            stock: r.stock,
+        });
+    }
+    let mut products = rows
+        .into_iter()
+        .map(|r| {
+            let v = variants.remove(&r.id).unwrap_or_default();
+            r.into_product(v)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Byte order, as cursors compare ids, whatever the database's collation.
+    products.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(products)
 }
 
 /// A product, active or not, with its variants.

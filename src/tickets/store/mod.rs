@@ -162,29 +162,41 @@ pub(super) async fn get_event(
     Ok(assemble(vec![event], cats, now_ms())?.remove(0))
 }
 
-/// Events of `club` (home or away; empty: all) kicking off at or after `since`.
-pub(super) async fn events_since(
+/// The matches on the list at `now`: those kicking off at or after
+/// `now - shown_after_kickoff_ms`, by kickoff; and the first moment (ms) at
+/// which that list or a status in it changes with time alone (a sale opens or
+/// closes, a match drops off).
+pub(super) async fn events_listed(
     conn: impl sqlx::Executor<'_, Database = sqlx::Any> + Copy,
-    club: &str,
-    since: i64,
-) -> Result<Vec<Event>, TicketError> {
-    let filter =
-        "WHERE ($1 = '' OR e.home_club_id = $1 OR e.away_club_id = $1) AND e.kickoff_at >= $2";
+    now: i64,
+    shown_after_kickoff_ms: i64,
+) -> Result<(Vec<Event>, i64), TicketError> {
+    let since = now - shown_after_kickoff_ms;
     let events: Vec<EventRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "{EVENT_SQL} {filter} ORDER BY e.kickoff_at, e.id"
+        "{EVENT_SQL} WHERE e.kickoff_at >= $1 ORDER BY e.kickoff_at, e.id"
     )))
-    .bind(club)
     .bind(since)
     .fetch_all(conn)
     .await?;
     let cats: Vec<CategoryRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "{CATEGORY_SQL} {filter} ORDER BY c.price, c.name"
+        "{CATEGORY_SQL} WHERE e.kickoff_at >= $1 ORDER BY c.price, c.name"
     )))
-    .bind(club)
     .bind(since)
     .fetch_all(conn)
     .await?;
-    assemble(events, cats, now_ms())
+    let changes_at = events
+        .iter()
+        .flat_map(|e| {
+            [
+                e.sale_starts_at,
+                e.sale_ends_at.min(e.kickoff_at),
+                e.kickoff_at + shown_after_kickoff_ms + 1,
+            ]
+        })
+        .filter(|t| *t > now)
+        .min()
+        .unwrap_or(i64::MAX);
+    Ok((assemble(events, cats, now)?, changes_at))
 }
 
 const TICKET_SQL: &str = "
