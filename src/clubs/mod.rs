@@ -44,7 +44,13 @@ impl Clubs {
     }
 
     pub async fn find(&self, id: &str) -> Result<Option<Club>, sqlx::Error> {
-        Ok(self.snapshot().await?.data.iter().find(|c| c.id == id).cloned())
+        Ok(self
+            .snapshot()
+            .await?
+            .data
+            .iter()
+            .find(|c| c.id == id)
+            .cloned())
     }
 }
 

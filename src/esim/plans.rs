@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use crate::db::now_ms;
-use crate::infra::readmodel::{Rendered, Snapshot, Topic};
 use crate::domain::Invalid;
 use crate::esim::Esims;
 use crate::esim::error::EsimError;
 use crate::esim::model::*;
 use crate::esim::store::{self, NewPlanRow};
+use crate::infra::readmodel::{Rendered, Snapshot, Topic};
 use crate::wallet::error::amount_invalid;
 use crate::wallet::money::Currency;
 

@@ -7,10 +7,10 @@ use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::cache::PublicRead;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::esim::Esims;
 use crate::esim::model::*;
+use crate::http::cache::PublicRead;
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser, RequestAuth};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::replay::Replay;

@@ -299,9 +299,12 @@ fn describe_public_read(op: &mut Operation) {
     }
     op.responses.responses.insert(
         "304".into(),
-        caching(ResponseBuilder::new().description("Not Modified: the tag in `If-None-Match` is current"))
-            .build()
-            .into(),
+        caching(
+            ResponseBuilder::new()
+                .description("Not Modified: the tag in `If-None-Match` is current"),
+        )
+        .build()
+        .into(),
     );
 }
 

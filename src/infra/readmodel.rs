@@ -128,9 +128,10 @@ impl ReadModel {
             match events.recv().await {
                 Ok(e) if e.kind == CHANGED => {
                     let from_here = e.payload["origin"].as_str() == Some(&*self.0.origin);
-                    if let (false, Some(t)) =
-                        (from_here, e.payload["topic"].as_str().and_then(Topic::parse))
-                    {
+                    if let (false, Some(t)) = (
+                        from_here,
+                        e.payload["topic"].as_str().and_then(Topic::parse),
+                    ) {
                         self.bump(t);
                     }
                 }
@@ -374,8 +375,16 @@ mod tests {
         here.changed_here(Topic::Events);
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(there.generation(Topic::Products), 1);
-        assert_eq!(there.generation(Topic::Events), 0, "sales are not fanned out");
-        assert_eq!(here.generation(Topic::Products), 1, "its own echo is ignored");
+        assert_eq!(
+            there.generation(Topic::Events),
+            0,
+            "sales are not fanned out"
+        );
+        assert_eq!(
+            here.generation(Topic::Products),
+            1,
+            "its own echo is ignored"
+        );
         follower.abort();
     }
 

@@ -1,8 +1,8 @@
 //! Staff of a club (and admins) manage its products.
 
 use crate::db::{new_id, now_ms};
-use crate::infra::readmodel::Topic;
 use crate::domain::{Caller, Invalid};
+use crate::infra::readmodel::Topic;
 use crate::shop::Shop;
 use crate::shop::error::ShopError;
 use crate::shop::model::*;

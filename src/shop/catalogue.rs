@@ -36,7 +36,15 @@ impl Shop {
             .to_lowercase();
         let text = q.q.as_deref().map(str::trim).unwrap_or("").to_lowercase();
         let after = after_id(q.cursor.as_deref());
-        let key = [club, &category, &text, after, &limit.to_string(), &offset.to_string()].join("\u{1f}");
+        let key = [
+            club,
+            &category,
+            &text,
+            after,
+            &limit.to_string(),
+            &offset.to_string(),
+        ]
+        .join("\u{1f}");
         let snapshot = self.on_sale().await?;
         let rendered = snapshot.rendered(&key, |all| {
             let mut products: Vec<Product> = all

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::db::{new_id, now_ms};
-use crate::infra::readmodel::Topic;
 use crate::domain::{Caller, ClubId, Forbidden, UserId};
+use crate::infra::readmodel::Topic;
 use crate::replay::Replay;
 use crate::shop::Shop;
 use crate::shop::error::ShopError;

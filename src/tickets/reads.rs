@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::db::now_ms;
-use crate::infra::readmodel::{Filled, Rendered, Snapshot};
 use crate::domain::Caller;
+use crate::infra::readmodel::{Filled, Rendered, Snapshot};
 use crate::tickets::Tickets;
 use crate::tickets::error::TicketError;
 use crate::tickets::model::*;
@@ -32,7 +32,9 @@ impl Tickets {
                 events: all
                     .iter()
                     .filter(|e| {
-                        club.is_empty() || e.home_club == club || e.away_club.as_deref() == Some(club)
+                        club.is_empty()
+                            || e.home_club == club
+                            || e.away_club.as_deref() == Some(club)
                     })
                     .cloned()
                     .collect(),

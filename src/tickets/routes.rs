@@ -6,8 +6,8 @@ use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::cache::PublicRead;
 use crate::error::{ApiResult, Problem};
+use crate::http::cache::PublicRead;
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser, RequestAuth};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::replay::Replay;

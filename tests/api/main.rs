@@ -14,6 +14,7 @@ mod live;
 mod migrations;
 mod payments;
 mod process;
+mod reads;
 mod shop;
 mod social;
 mod system;
