@@ -10,8 +10,9 @@ use crate::wallet::model::PaymentStatus;
 /// One of a fan's balances.
 #[derive(sqlx::FromRow)]
 pub(super) struct BalanceRow {
-    pub currency: String,
-    pub balance: i64,
+    pub club_currency: Option<String>,
+    pub currency: Option<String>,
+    pub balance: Option<i64>,
 }
 
 /// A fan's side of one transfer: direction, their balance after it, and who
@@ -75,12 +76,18 @@ pub(super) async fn club_currency(
     Ok(row.and_then(|r| r.0))
 }
 
+/// The user's balances, by currency, with their club's currency on every
+/// row (one round trip: the wallet screen asks for this all the time). No
+/// row: no such user; a row without a currency: no account yet.
 pub(super) async fn balances(
     conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
     user_id: &str,
 ) -> Result<Vec<BalanceRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT currency, balance FROM accounts WHERE kind = 'user' AND owner_id = $1 ORDER BY currency",
+        "SELECT c.currency AS club_currency, a.currency, a.balance
+         FROM users u LEFT JOIN clubs c ON c.id = u.club_id
+         LEFT JOIN accounts a ON a.kind = 'user' AND a.owner_id = u.id
+         WHERE u.id = $1 ORDER BY a.currency",
     )
     .bind(user_id)
     .fetch_all(conn)

@@ -23,13 +23,19 @@ impl Wallet {
     }
 
     pub async fn balances(&self, user_id: &str) -> Result<BalanceResponse, WalletError> {
-        let primary = self.primary_currency(user_id).await?;
         let rows = store::balances(self.db.reader(), user_id).await?;
+        // A fan without a club pays in euros.
+        let primary = match rows.first().and_then(|r| r.club_currency.as_deref()) {
+            Some(c) => Currency::stored(c)?,
+            None => Currency::Eur,
+        };
         let mut primary_balance = 0;
         let mut list = Vec::new();
         for r in rows {
-            let cur = Currency::stored(&r.currency)?;
-            let bal = r.balance;
+            let (Some(code), Some(bal)) = (r.currency, r.balance) else {
+                continue;
+            };
+            let cur = Currency::stored(&code)?;
             if cur == primary {
                 primary_balance = bal;
             }
