@@ -5,6 +5,14 @@
 //!   cargo run --release --example ticket_drop -- http://127.0.0.1:3996 <admin-email> <admin-password> [attempts] [seats]
 //! Every request goes to the given loopback server; the run is bounded by the
 //! number of attempts.
+//!
+//! With `WATCH_URLS` (comma-separated base URLs of this server's instances)
+//! and `WATCH_CONNECTIONS` (default 64), that many fans keep reading the
+//! public event list on those instances while the drop runs, and the report
+//! says how many reads per second they got, their latency, and how far behind
+//! the purchases the seats they saw were: a read that started at t shows a
+//! number of seats sold; every purchase acknowledged before t that it does
+//! not count makes it stale, by t minus that acknowledgement.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,6 +105,8 @@ async fn main() -> anyhow::Result<()> {
 
     // Everyone at once.
     let start = Instant::now();
+    let watch_until = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchers = watch(&client, &event_id, seats, start, watch_until.clone());
     let gate = Arc::new(tokio::sync::Barrier::new(attempts));
     let mut handles = Vec::with_capacity(attempts);
     for token in tokens {
@@ -122,6 +132,13 @@ async fn main() -> anyhow::Result<()> {
         results.push(h.await?);
     }
     let wall = start.elapsed();
+    // The watchers go on for a moment, to see the last sales arrive.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    watch_until.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen: Vec<Vec<Seen>> = Vec::new();
+    for w in watchers {
+        seen.push(w.await?);
+    }
     let mut latencies: Vec<Duration> = results.iter().map(|r| r.1).collect();
     latencies.sort();
     let pct = |p: f64| {
@@ -153,6 +170,12 @@ async fn main() -> anyhow::Result<()> {
         "latencyMs": {"p50": pct(0.50).as_secs_f64() * 1000.0, "p90": pct(0.90).as_secs_f64() * 1000.0,
                       "p99": pct(0.99).as_secs_f64() * 1000.0, "max": pct(1.0).as_secs_f64() * 1000.0},
     });
+    let mut report = report;
+    let acks: Vec<Duration> = sold_times.clone();
+    for (i, url) in watch_urls().iter().enumerate() {
+        let reads: Vec<&Seen> = seen.iter().flatten().filter(|r| r.instance == i).collect();
+        report[format!("eventListOn{}", url)] = staleness(&reads, &acks, wall);
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     anyhow::ensure!(
         sold as i64 == seats.min(attempts as i64),
@@ -163,3 +186,109 @@ async fn main() -> anyhow::Result<()> {
 }
 
 use futures::StreamExt;
+
+/// One read of the event list by a watcher.
+struct Seen {
+    instance: usize,
+    /// When the read was sent and answered, since the drop started.
+    sent: Duration,
+    answered: Duration,
+    /// Seats sold as the list showed them (capacity minus seats left).
+    sold: i64,
+    ok: bool,
+}
+
+fn watch_urls() -> Vec<String> {
+    std::env::var("WATCH_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|u| u.starts_with("http://127.") || u.starts_with("http://localhost"))
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .collect()
+}
+
+/// Readers of the event list, spread over the watched instances, until `stop`.
+fn watch(
+    client: &reqwest::Client,
+    event_id: &str,
+    seats: i64,
+    start: Instant,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<Seen>>> {
+    let urls = watch_urls();
+    if urls.is_empty() {
+        return Vec::new();
+    }
+    let connections: usize = std::env::var("WATCH_CONNECTIONS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(64);
+    (0..connections)
+        .map(|c| {
+            let instance = c % urls.len();
+            let url = format!("{}/api/tickets/events?club=PSG", urls[instance]);
+            let (client, event_id, stop) = (client.clone(), event_id.to_owned(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let sent = start.elapsed();
+                    let body: Option<Value> = match client.get(&url).send().await {
+                        Ok(r) if r.status() == 200 => r.json().await.ok(),
+                        _ => None,
+                    };
+                    let left = body.as_ref().and_then(|b| {
+                        b["events"]
+                            .as_array()?
+                            .iter()
+                            .find(|e| e["id"] == event_id.as_str())?["seatsAvailable"]
+                            .as_i64()
+                    });
+                    seen.push(Seen {
+                        instance,
+                        sent,
+                        answered: start.elapsed(),
+                        sold: left.map_or(0, |l| seats - l),
+                        ok: left.is_some(),
+                    });
+                }
+                seen
+            })
+        })
+        .collect()
+}
+
+/// Throughput and latency of the reads made while purchases ran, and how
+/// stale the seats they showed were against the acknowledged purchases
+/// (`acks`, sorted: when each 201 arrived).
+fn staleness(reads: &[&Seen], acks: &[Duration], drop_wall: Duration) -> Value {
+    let during: Vec<&&Seen> = reads.iter().filter(|r| r.answered <= drop_wall).collect();
+    let mut lat: Vec<u64> = during
+        .iter()
+        .map(|r| (r.answered - r.sent).as_micros() as u64)
+        .collect();
+    lat.sort_unstable();
+    let mut worst = Duration::ZERO;
+    let mut oversold = 0;
+    for r in reads {
+        let acked = acks.partition_point(|a| *a < r.sent);
+        // The first acknowledged purchase this read does not count.
+        if (r.sold as usize) < acked {
+            worst = worst.max(r.sent - acks[r.sold.max(0) as usize]);
+        }
+        if r.sold > acks.len() as i64 {
+            oversold += 1;
+        }
+    }
+    json!({
+        "reads": reads.len(),
+        "failedReads": reads.iter().filter(|r| !r.ok).count(),
+        "readsPerSecondDuringDrop": during.len() as f64 / drop_wall.as_secs_f64().max(0.001),
+        "latencyMsDuringDrop": {"p50": common::percentile(&lat, 0.5), "p99": common::percentile(&lat, 0.99)},
+        "maxStalenessMs": worst.as_secs_f64() * 1000.0,
+        "readsShowingMoreSoldThanSold": oversold,
+    })
+}
+
+#[path = "common.rs"]
+#[allow(dead_code)]
+mod common;

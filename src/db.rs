@@ -46,6 +46,8 @@ pub struct Db {
     /// PostgreSQL only: connections whose commits do not wait for the disk
     /// flush, for bookkeeping whose loss in a crash is harmless.
     relaxed: Option<AnyPool>,
+    /// Reads that fill the in-memory public catalogue (`infra::readmodel`).
+    snapshots: AnyPool,
 }
 
 /// One connection for single-statement (autocommit) bookkeeping writes,
@@ -78,6 +80,20 @@ impl WriteTx {
     }
 }
 
+fn with_sqlite_pragmas(opts: AnyPoolOptions) -> AnyPoolOptions {
+    opts.after_connect(|conn, _meta| {
+        Box::pin(async move {
+            // Money lives here: WAL for concurrent readers, FULL sync so a
+            // committed transfer survives power loss, FKs enforced.
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.execute("PRAGMA synchronous = FULL").await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            conn.execute("PRAGMA busy_timeout = 10000").await?;
+            Ok(())
+        })
+    })
+}
+
 pub struct PoolSettings {
     pub max_connections: u32,
     pub min_connections: u32,
@@ -99,19 +115,20 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10)),
         );
         if backend == Backend::Sqlite {
-            pool_opts = pool_opts.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // Money lives here: WAL for concurrent readers, FULL sync so a
-                    // committed transfer survives power loss, FKs enforced.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    Ok(())
-                })
-            });
+            pool_opts = with_sqlite_pragmas(pool_opts);
         }
         let pool = pool_opts.connect_with(options.clone()).await?;
+        // Two connections of their own: filling the in-memory catalogue must
+        // not queue behind the purchases of a ticket drop for the main pool.
+        let mut snapshot_opts = checked_when_idle(
+            AnyPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(10)),
+        );
+        if backend == Backend::Sqlite {
+            snapshot_opts = with_sqlite_pragmas(snapshot_opts);
+        }
+        let snapshots = snapshot_opts.connect_lazy_with(options.clone());
         let relaxed = match backend {
             Backend::Postgres => Some(
                 checked_when_idle(
@@ -134,6 +151,7 @@ impl Db {
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
             relaxed,
+            snapshots,
         })
     }
 
@@ -194,6 +212,11 @@ impl Db {
         })
     }
 
+    /// The pool that fills the in-memory catalogue; reads only.
+    pub fn snapshots(&self) -> &AnyPool {
+        &self.snapshots
+    }
+
     /// The pool for reads. A statement run here must not write: SQLite's
     /// writer gate is not held (writes go through [`Db::begin_write`]).
     pub fn reader(&self) -> &AnyPool {
@@ -212,6 +235,7 @@ impl Db {
 
     /// Waits for the pool's connections to close (shutdown, tests).
     pub async fn close(&self) {
+        self.snapshots.close().await;
         self.pool.close().await
     }
 

@@ -30,7 +30,7 @@ impl Clubs {
     }
 
     async fn snapshot(&self) -> Result<Arc<Snapshot<Vec<Club>>>, sqlx::Error> {
-        self.all.get(|| store::list(self.db.reader())).await
+        self.all.get(|| store::list(self.db.snapshots())).await
     }
 
     /// Every club, by name, rendered once per snapshot.

@@ -15,7 +15,7 @@ impl Shop {
         &self,
     ) -> Result<Arc<crate::infra::readmodel::Snapshot<Vec<Product>>>, ShopError> {
         self.on_sale
-            .get(|| async { products_on_sale(self.db.reader()).await })
+            .get(|| async { products_on_sale(self.db.snapshots()).await })
             .await
     }
 

@@ -46,7 +46,7 @@ impl Tickets {
         self.listed
             .get(|| async {
                 let (events, stale_at_ms) =
-                    events_listed(self.db.reader(), now_ms(), SHOWN_AFTER_KICKOFF_MS).await?;
+                    events_listed(self.db.snapshots(), now_ms(), SHOWN_AFTER_KICKOFF_MS).await?;
                 Ok::<_, TicketError>(Filled {
                     data: events,
                     stale_at_ms,
