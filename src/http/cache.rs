@@ -5,11 +5,13 @@
 
 use std::convert::Infallible;
 
+use axum::Extension;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use crate::infra::readmodel::Rendered;
 use crate::versions::Version;
@@ -31,6 +33,7 @@ pub const PRIVATE: &str = "no-store";
 /// answer is tagged for and the tags the client already holds.
 pub struct PublicRead {
     version: Version,
+    path: String,
     if_none_match: HeaderMap,
 }
 
@@ -48,6 +51,12 @@ impl<S: Send + Sync> FromRequestParts<S> for PublicRead {
                 .get::<Version>()
                 .copied()
                 .unwrap_or_else(Version::current),
+            // Nesting strips the prefix from the URI a handler sees.
+            path: parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .map_or(parts.uri.path(), |u| u.0.path())
+                .to_owned(),
             if_none_match,
         })
     }
@@ -55,12 +64,12 @@ impl<S: Send + Sync> FromRequestParts<S> for PublicRead {
 
 impl PublicRead {
     pub fn answer(&self, rendered: &Rendered) -> Response {
-        public_json(&self.if_none_match, self.version, rendered)
+        public_json(&self.if_none_match, self.version, &self.path, rendered)
     }
 }
 
 /// A rendered public answer, or 304 when `If-None-Match` names it.
-fn public_json(request: &HeaderMap, version: Version, rendered: &Rendered) -> Response {
+fn public_json(request: &HeaderMap, version: Version, path: &str, rendered: &Rendered) -> Response {
     // The answer depends on the version header, so its tag does too.
     let etag = format!("\"{}-{}\"", rendered.tag, version.name());
     let headers = [
@@ -77,13 +86,23 @@ fn public_json(request: &HeaderMap, version: Version, rendered: &Rendered) -> Re
     if none_match(request, &etag) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
+    // An older version's JSON is made once per answer, not per request.
+    let json = if version == Version::current() {
+        rendered.json.clone()
+    } else {
+        rendered.form(version.name(), |json| {
+            crate::versions::json_in(version, &Method::GET, path, json)
+                .map_or_else(|| Bytes::copy_from_slice(json), Bytes::from)
+        })
+    };
     (
         headers,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        rendered.json.clone(),
+        Extension(crate::versions::Answered),
+        json,
     )
         .into_response()
 }

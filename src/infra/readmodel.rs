@@ -195,18 +195,36 @@ pub struct Snapshot<T> {
     rendered: Mutex<HashMap<String, Arc<Rendered>>>,
 }
 
-/// An answer serialised once, with the tag its `ETag` is made of.
+/// An answer serialised once, with the tag its `ETag` is made of, and the
+/// other forms of it asked for (older API versions), each made once.
 #[derive(Debug)]
 pub struct Rendered {
     pub json: Bytes,
     pub tag: String,
+    forms: Mutex<HashMap<&'static str, Bytes>>,
 }
 
 impl Rendered {
     pub fn new(value: &impl Serialize) -> Result<Rendered, serde_json::Error> {
         let json = Bytes::from(serde_json::to_vec(value)?);
         let tag = hex::encode(&Sha256::digest(&json)[..10]);
-        Ok(Rendered { json, tag })
+        Ok(Rendered {
+            json,
+            tag,
+            forms: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The answer in form `name`, made from `json` by `make` the first time.
+    pub fn form(&self, name: &'static str, make: impl FnOnce(&[u8]) -> Bytes) -> Bytes {
+        // A panic while holding it left a map that is still valid.
+        let lock = || self.forms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = lock().get(name) {
+            return b.clone();
+        }
+        let made = make(&self.json);
+        lock().insert(name, made.clone());
+        made
     }
 }
 
@@ -227,16 +245,23 @@ impl<T> View<T> {
             return Ok(s);
         }
         if v.model.0.max_age.is_zero() {
-            return Ok(Arc::new(self.snapshot(arrived, fill().await?.into())));
+            let started = Instant::now();
+            return Ok(Arc::new(self.snapshot(
+                arrived,
+                started,
+                fill().await?.into(),
+            )));
         }
         let _one = v.filling.lock().await;
         if let Some(s) = self.usable(arrived) {
             return Ok(s);
         }
         // Read before the fill: a change committed while it runs leaves this
-        // snapshot out of date at once.
+        // snapshot out of date at once. Its age counts from before the fill
+        // too, so what it shows is never older than `max_age`.
         let generation = v.model.generation(v.topic);
-        let s = Arc::new(self.snapshot(generation, fill().await?.into()));
+        let started = Instant::now();
+        let s = Arc::new(self.snapshot(generation, started, fill().await?.into()));
         v.current.store(Some(s.clone()));
         Ok(s)
     }
@@ -249,11 +274,11 @@ impl<T> View<T> {
             .then_some(s)
     }
 
-    fn snapshot(&self, generation: u64, filled: Filled<T>) -> Snapshot<T> {
+    fn snapshot(&self, generation: u64, started: Instant, filled: Filled<T>) -> Snapshot<T> {
         Snapshot {
             data: filled.data,
             generation,
-            filled_at: Instant::now(),
+            filled_at: started,
             stale_at_ms: filled.stale_at_ms,
             rendered: Mutex::new(HashMap::new()),
         }
@@ -391,12 +416,16 @@ mod tests {
     #[test]
     fn rendered_answers_are_kept_per_query() {
         let view = model(Duration::from_secs(60)).view::<Vec<u32>>(Topic::Clubs);
-        let s = view.snapshot(0, vec![1, 2, 3].into());
+        let s = view.snapshot(0, Instant::now(), vec![1, 2, 3].into());
         let a = s.rendered("all", |d| d.clone()).unwrap();
         let again = s.rendered("all", |_| vec![9]).unwrap();
         assert!(Arc::ptr_eq(&a, &again));
         assert_eq!(&a.json[..], b"[1,2,3]");
         let other = s.rendered("first", |d| d[..1].to_vec()).unwrap();
         assert_ne!(a.tag, other.tag);
+        // Another form (an older API version's JSON) is made once.
+        let v1 = a.form("1.0", |j| Bytes::from([j, b"!"].concat()));
+        assert_eq!(&v1[..], b"[1,2,3]!");
+        assert_eq!(a.form("1.0", |_| Bytes::from_static(b"again")), v1);
     }
 }
