@@ -8,7 +8,8 @@
 # engines in DROP_ENGINES (default postgres: several instances share one
 # database in production), the event list read on two instances while a
 # 2,000-fan ticket drop (bench/ticket_drop.rs, ATTEMPTS, SEATS) buys through
-# the first: reads per second, latency, and how stale the seats shown were.
+# the first, without Redis and with it (DROP_REDIS_URL): reads per second,
+# latency, and how stale the seats shown were.
 # Release build, demo data, loopback only; the load generators share the
 # machine.
 set -euo pipefail
@@ -23,6 +24,8 @@ SECRET=bench-secret-bench-secret-bench-secret-42
 CURRENT=$(sed -n 's/^pub const CURRENT: &str = "\(.*\)";/\1/p' src/versions/mod.rs)
 
 DROP_ENGINES=${DROP_ENGINES:-postgres}
+# Empty: the drop runs without Redis only.
+DROP_REDIS_URL=${DROP_REDIS_URL-redis://127.0.0.1:6379}
 cargo build --release --bin paiecashfan --example reads --example bare_axum --example ticket_drop
 ulimit -n 65536 2>/dev/null || true
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/Mem:/{print $2}') RAM; $(date -u +%FT%TZ); $CONNECTIONS connections, $SECONDS_RUN s each"
@@ -63,17 +66,29 @@ for ENGINE in $ENGINES; do
   run "GET /api/tickets/my-tickets (signed in)" /api/tickets/my-tickets "$V" "Authorization: Bearer $TOKEN"
   echo "server RSS after the run: $(awk '/VmRSS/{print $2, $3}' /proc/$SERVER/status)"
   if [[ " $DROP_ENGINES " == *" $ENGINE "* ]]; then
+    kill $SERVER; wait $SERVER 2>/dev/null || true
     DATABASE_URL=$DATABASE_URL ./target/release/paiecashfan admin create --email bench-admin@example.com --password bench-admin-pw
-    DATABASE_URL=$DATABASE_URL JWT_SECRET=$SECRET DEMO_DATA=true RUST_LOG=warn LOG_FORMAT=json PORT=$((PORT + 1)) \
-      AUTH_RATE_LIMIT_PER_MINUTE=100000000 ./target/release/paiecashfan serve > "target/reads_${ENGINE}_b.log" 2>&1 &
-    SECOND=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((PORT + 1))/api/health" >/dev/null && break; sleep 0.1; done
-    echo "event list on two instances during a ticket drop through the first (${ATTEMPTS:-2000} fans, ${SEATS:-500} seats):"
-    WATCH_URLS="http://127.0.0.1:$PORT,http://127.0.0.1:$((PORT + 1))" WATCH_CONNECTIONS=$CONNECTIONS \
-      ./target/release/examples/ticket_drop "http://127.0.0.1:$PORT" bench-admin@example.com bench-admin-pw "${ATTEMPTS:-2000}" "${SEATS:-500}"
-    echo "server RSS after the drop: $(awk '/VmRSS/{print $2, $3}' /proc/$SERVER/status) (first), $(awk '/VmRSS/{print $2, $3}' /proc/$SECOND/status) (second)"
-    kill $SECOND; wait $SECOND 2>/dev/null || true
+    # Without Redis (sales reach the second instance within READ_MODEL_MAX_AGE_MS),
+    # then with it (sales announced through the fan-out).
+    for FANOUT in none "$DROP_REDIS_URL"; do
+      [ "$FANOUT" = none ] && EXTRA=() || EXTRA=(REDIS_URL="$FANOUT" REDIS_PREFIX="bench-$$")
+      [ -z "$FANOUT" ] && continue
+      env "${EXTRA[@]}" DATABASE_URL=$DATABASE_URL JWT_SECRET=$SECRET DEMO_DATA=true RUST_LOG=warn LOG_FORMAT=json PORT=$PORT \
+        AUTH_RATE_LIMIT_PER_MINUTE=100000000 ./target/release/paiecashfan serve > "target/reads_${ENGINE}_a.log" 2>&1 &
+      SERVER=$!
+      env "${EXTRA[@]}" DATABASE_URL=$DATABASE_URL JWT_SECRET=$SECRET DEMO_DATA=true RUST_LOG=warn LOG_FORMAT=json PORT=$((PORT + 1)) \
+        AUTH_RATE_LIMIT_PER_MINUTE=100000000 ./target/release/paiecashfan serve > "target/reads_${ENGINE}_b.log" 2>&1 &
+      SECOND=$!
+      for p in $PORT $((PORT + 1)); do
+        for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/api/health" >/dev/null && break; sleep 0.1; done
+      done
+      echo "event list on two instances (fan-out: ${FANOUT/none/none, no Redis}) during a ticket drop through the first (${ATTEMPTS:-2000} fans, ${SEATS:-500} seats):"
+      WATCH_URLS="http://127.0.0.1:$PORT,http://127.0.0.1:$((PORT + 1))" WATCH_CONNECTIONS=$CONNECTIONS \
+        ./target/release/examples/ticket_drop "http://127.0.0.1:$PORT" bench-admin@example.com bench-admin-pw "${ATTEMPTS:-2000}" "${SEATS:-500}"
+      echo "server RSS after the drop: $(awk '/VmRSS/{print $2, $3}' /proc/$SERVER/status) (first), $(awk '/VmRSS/{print $2, $3}' /proc/$SECOND/status) (second)"
+      kill $SERVER $SECOND; wait $SERVER $SECOND 2>/dev/null || true
+    done
   fi
-  kill $SERVER; wait $SERVER 2>/dev/null || true
+  kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true
   [ "$ENGINE" = postgres ] && psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 done

@@ -5,12 +5,13 @@
 //!
 //! When a snapshot is current:
 //! - it was filled after the last change this instance knows of for its
-//!   [`Topic`] (a write invalidates on commit; with Redis, an admin's edit
-//!   reaches every instance through the fan-out), and
+//!   [`Topic`] (a write invalidates on commit; with Redis, the change
+//!   reaches every instance through the fan-out: an admin's edit at once,
+//!   the seats and stock moved by sales at most every
+//!   [`SALES_ANNOUNCED_EVERY`]), and
 //! - it is younger than `max_age` (`READ_MODEL_MAX_AGE_MS`, 1 s by default):
-//!   seats and stock moved by sales on other instances are never more than
-//!   that old, with or without Redis, and a lost fan-out message costs at
-//!   most that long;
+//!   without Redis, or when a fan-out message is lost, what other instances
+//!   sold is never older than that;
 //! - and no time boundary its data depends on (a sale opening, a match
 //!   dropping off the list) has passed since it was filled.
 //!
@@ -22,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,11 @@ impl Topic {
 /// The fan-out event that tells other instances a topic changed.
 const CHANGED: &str = "readmodel.changed";
 
+/// Sales on one instance are announced to the others at most this often
+/// per topic (the last one of a burst too): during a ticket drop, one
+/// announcement per sale would make every instance refill on every sale.
+pub const SALES_ANNOUNCED_EVERY: Duration = Duration::from_millis(100);
+
 /// At most this many rendered answers are kept per snapshot (distinct
 /// queries: filters, search texts, pages); more are rendered per request.
 const MAX_RENDERED: usize = 256;
@@ -73,6 +79,10 @@ struct Shared {
     /// was filled at.
     generations: [AtomicU64; 4],
     fanout: Arc<dyn Fanout>,
+    /// When each topic's sales were last announced (ms), and whether an
+    /// announcement is already due.
+    announced: [AtomicI64; 4],
+    due: [AtomicBool; 4],
     /// This process, so that it ignores its own changes coming back.
     origin: Arc<str>,
     max_age: Duration,
@@ -87,6 +97,8 @@ impl ReadModel {
     pub fn new(fanout: Arc<dyn Fanout>, origin: Arc<str>, max_age: Duration) -> ReadModel {
         ReadModel(Arc::new(Shared {
             generations: Default::default(),
+            announced: Default::default(),
+            due: Default::default(),
             fanout,
             origin,
             max_age,
@@ -106,19 +118,42 @@ impl ReadModel {
     /// fan-out delivers it.
     pub fn changed(&self, topic: Topic) {
         self.bump(topic);
+        self.announce(topic);
+    }
+
+    /// After a sale moved seats or stock: here at once (a fan sees their own
+    /// purchase), on other instances with the next announcement of this
+    /// instance's sales (within [`SALES_ANNOUNCED_EVERY`]).
+    pub fn sold(&self, topic: Topic) {
+        self.bump(topic);
+        let i = topic as usize;
+        if self.0.due[i].swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let since = now_ms() - self.0.announced[i].load(Ordering::Acquire);
+        let wait = SALES_ANNOUNCED_EVERY.as_millis() as i64 - since;
+        if wait <= 0 {
+            self.0.due[i].store(false, Ordering::Release);
+            self.announce(topic);
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            // Cleared first: a sale from now on is announced again.
+            me.0.due[i].store(false, Ordering::Release);
+            me.announce(topic);
+        });
+    }
+
+    fn announce(&self, topic: Topic) {
+        self.0.announced[topic as usize].store(now_ms(), Ordering::Release);
         self.0.fanout.publish(Event {
             topic: "readmodel".into(),
             kind: CHANGED.into(),
             payload: serde_json::json!({ "topic": topic.name(), "origin": &*self.0.origin }),
             id: None,
         });
-    }
-
-    /// After a sale moved seats or stock: here at once (a fan sees their own
-    /// purchase), on other instances within `max_age`. Not fanned out: during
-    /// a ticket drop every sale would otherwise empty every instance's view.
-    pub fn changed_here(&self, topic: Topic) {
-        self.bump(topic);
     }
 
     /// Applies the changes other instances announce, until the fan-out closes.
@@ -348,9 +383,9 @@ mod tests {
         let fills = Arc::new(AtomicUsize::new(0));
         assert_eq!(read(&view, &fills).await, 1);
         assert_eq!(read(&view, &fills).await, 1);
-        m.changed_here(Topic::Products);
+        m.sold(Topic::Products);
         assert_eq!(read(&view, &fills).await, 1, "another topic changed");
-        m.changed_here(Topic::Events);
+        m.sold(Topic::Events);
         assert_eq!(read(&view, &fills).await, 2);
     }
 
@@ -361,7 +396,7 @@ mod tests {
         let fills = Arc::new(AtomicUsize::new(0));
         let (first, _) = tokio::join!(read(&view, &fills), async {
             tokio::time::sleep(Duration::from_millis(5)).await;
-            m.changed_here(Topic::Plans);
+            m.sold(Topic::Plans);
         });
         assert_eq!(first, 1);
         assert_eq!(read(&view, &fills).await, 2);
@@ -397,19 +432,23 @@ mod tests {
         let follower = tokio::spawn(there.clone().follow());
         tokio::task::yield_now().await;
         here.changed(Topic::Products);
-        here.changed_here(Topic::Events);
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(there.generation(Topic::Products), 1);
-        assert_eq!(
-            there.generation(Topic::Events),
-            0,
-            "sales are not fanned out"
-        );
         assert_eq!(
             here.generation(Topic::Products),
             1,
             "its own echo is ignored"
         );
+        // A burst of sales: the first announced at once, the rest together
+        // once the period is over.
+        for _ in 0..50 {
+            here.sold(Topic::Events);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(there.generation(Topic::Events), 1);
+        tokio::time::sleep(SALES_ANNOUNCED_EVERY).await;
+        assert_eq!(there.generation(Topic::Events), 2);
+        assert_eq!(here.generation(Topic::Events), 50);
         follower.abort();
     }
 

@@ -113,7 +113,7 @@ impl Shop {
         };
         replay.success(tx.conn(), &resp).await?;
         tx.commit().await?;
-        self.read.changed_here(Topic::Products);
+        self.read.sold(Topic::Products);
         Ok(resp)
     }
 
@@ -193,7 +193,7 @@ impl Shop {
         };
         replay.success(tx.conn(), &resp).await?;
         tx.commit().await?;
-        self.read.changed_here(Topic::Products);
+        self.read.sold(Topic::Products);
         Ok(resp)
     }
 

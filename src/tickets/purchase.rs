@@ -163,7 +163,7 @@ impl Tickets {
         };
         replay.success(tx.conn(), &resp).await?;
         tx.commit().await?;
-        self.read.changed_here(Topic::Events);
+        self.read.sold(Topic::Events);
         Ok(resp)
     }
 }
