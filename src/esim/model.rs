@@ -169,6 +169,8 @@ pub struct WebhookAck {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewPlan {
+    /// A slug: lower-case letters, digits and dashes.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9-]+$")]
     pub id: String,
     #[schema(min_length = 1, max_length = 80)]
     pub name: String,

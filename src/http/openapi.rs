@@ -104,8 +104,56 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
 /// to state on its JSON.
 pub fn document(api: OpenApi) -> serde_json::Value {
     let mut doc = serde_json::to_value(finish(api)).unwrap_or_default();
+    field_rules(&mut doc);
     text_without_control_characters(&mut doc);
     doc
+}
+
+/// Text that must hold more than white space (the server trims it), with no
+/// control character either.
+pub const NON_BLANK_TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
+
+/// An http(s) address the server's URL parser takes: a host name whose last
+/// label starts with a letter (an all-digit host is an IPv4 address, which
+/// the parser checks further), an optional port, printable ASCII after it.
+pub const WEB_ADDRESS_PATTERN: &str = "^https?://([A-Za-z0-9]+(-[A-Za-z0-9]+)*\\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*(:[0-9]{1,4})?(/[!-~]*)?$";
+
+/// Rules of single request fields that the derive cannot state: (schema,
+/// property, what its value must match; `date-time` for an RFC 3339 time).
+const FIELD_RULES: &[(&str, &str, &str)] = &[
+    ("NewMessage", "message", NON_BLANK_TEXT_PATTERN),
+    ("EditMessage", "message", NON_BLANK_TEXT_PATTERN),
+    ("NewPost", "content", NON_BLANK_TEXT_PATTERN),
+    ("NewComment", "content", NON_BLANK_TEXT_PATTERN),
+    ("NewPost", "imageUrl", WEB_ADDRESS_PATTERN),
+    ("NewPlan", "countries[]", "^[A-Z]{2}$"),
+    ("NewEvent", "kickoff", "date-time"),
+    ("NewEvent", "saleStartsAt", "date-time"),
+    ("NewEvent", "saleEndsAt", "date-time"),
+    ("UpdateEvent", "kickoff", "date-time"),
+    ("UpdateEvent", "saleStartsAt", "date-time"),
+    ("UpdateEvent", "saleEndsAt", "date-time"),
+];
+
+fn field_rules(doc: &mut serde_json::Value) {
+    for (schema, property, rule) in FIELD_RULES {
+        let (name, items) = match property.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (*property, false),
+        };
+        let mut target = &mut doc["components"]["schemas"][schema]["properties"][name];
+        if items {
+            target = &mut target["items"];
+        }
+        if target.is_object() {
+            let key = if *rule == "date-time" {
+                "format"
+            } else {
+                "pattern"
+            };
+            target[key] = serde_json::Value::from(*rule);
+        }
+    }
 }
 
 /// No string a client sends may hold a control character (a tab and a line
@@ -380,6 +428,59 @@ fn add_problem_responses(op: &mut Operation) {
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
+
+    /// The regex of a pattern without its anchors, for proptest to generate from.
+    fn body(pattern: &str) -> String {
+        pattern
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+            .to_owned()
+    }
+
+    proptest::proptest! {
+        /// Whatever the document lets a client send as a post's picture,
+        /// the server's check takes.
+        #[test]
+        fn every_documented_web_address_is_accepted(
+            url in proptest::string::string_regex(&body(super::WEB_ADDRESS_PATTERN)).unwrap()
+        ) {
+            let u = reqwest::Url::parse(&url);
+            proptest::prop_assert!(u.as_ref().is_ok_and(|u| u.host().is_some()), "{url}: {u:?}");
+        }
+
+        /// Text the document calls non-blank is never empty once trimmed.
+        #[test]
+        fn documented_non_blank_text_is_not_blank(
+            text in proptest::string::string_regex(&body(super::NON_BLANK_TEXT_PATTERN)).unwrap()
+        ) {
+            let mut c = crate::http::validate::Checks::new();
+            c.non_blank_text("message", &text, 4000);
+            proptest::prop_assert!(text.chars().count() > 4000 || c.finish().is_ok(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn single_field_rules_are_in_the_document() {
+        let doc = crate::app::openapi_document();
+        let prop = |schema: &str, name: &str| {
+            doc["components"]["schemas"][schema]["properties"][name].clone()
+        };
+        assert_eq!(
+            prop("NewMessage", "message")["pattern"],
+            super::NON_BLANK_TEXT_PATTERN
+        );
+        assert_eq!(prop("NewMessage", "message")["maxLength"], 4000);
+        assert_eq!(prop("NewEvent", "kickoff")["format"], "date-time");
+        assert!(prop("NewEvent", "kickoff").get("pattern").is_none());
+        assert_eq!(
+            prop("NewPlan", "countries")["items"]["pattern"],
+            "^[A-Z]{2}$"
+        );
+        assert_eq!(
+            prop("NewPost", "imageUrl")["pattern"],
+            super::WEB_ADDRESS_PATTERN
+        );
+    }
 
     /// Components are named by type name alone: two types of one name would
     /// document one of their routes with the other's schema. Every schema

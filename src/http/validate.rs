@@ -25,6 +25,16 @@ impl Checks {
     }
 
     /// Length in characters (not bytes) within `min..=max`, and no control characters.
+    /// Text with more than white space in it, at most `max` characters as
+    /// sent (the limit the document states; the server stores it trimmed).
+    pub fn non_blank_text(&mut self, field: &str, value: &str, max: usize) {
+        if value.trim().is_empty() {
+            self.push(field, "required", "must not be empty");
+        } else {
+            self.text(field, value, 1, max);
+        }
+    }
+
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
         let n = value.chars().count();
         if n < min {

@@ -71,7 +71,8 @@ impl From<ShopError> for ApiError {
                     .with("variantId", shortage.variant_id)
                     .with("available", shortage.available)
             }
-            ShopError::CartEmpty => ApiError::unprocessable("cart_empty", detail),
+            // Nothing wrong with the request: the cart, as it is now, has nothing to pay for.
+            ShopError::CartEmpty => ApiError::conflict("cart_empty", detail),
             ShopError::MixedCurrencies => ApiError::unprocessable("mixed_currencies", detail),
             ShopError::ProductUnavailable { item_id, .. } => {
                 ApiError::conflict("product_unavailable", detail).with("itemId", item_id)

@@ -142,8 +142,8 @@ async fn remove_cart_item(
     request_body = CheckoutRequest,
     responses((status = 201, body = CheckoutResponse),
         (status = 409, body = Problem, content_type = "application/problem+json",
-            description = "`out_of_stock` (names the line), `price_changed`, `insufficient_funds`, `product_unavailable`"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "`cart_empty`, `mixed_currencies`")))]
+            description = "`cart_empty`, `out_of_stock` (names the line), `price_changed`, `insufficient_funds`, `product_unavailable`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`mixed_currencies`")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn checkout(
     State(shop): State<Shop>,

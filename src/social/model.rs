@@ -154,6 +154,7 @@ pub struct NewMessage {
     #[schema(min_length = 1, max_length = 64)]
     pub conversation_id: String,
     /// 1–4000 characters.
+    #[schema(min_length = 1, max_length = 4000)]
     pub message: String,
 }
 
@@ -161,7 +162,7 @@ impl Validate for NewMessage {
     fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::new();
         c.text("conversationId", &self.conversation_id, 1, 64);
-        c.text("message", self.message.trim(), 1, MESSAGE_MAX);
+        c.non_blank_text("message", &self.message, MESSAGE_MAX);
         c.finish()
     }
 }
@@ -169,13 +170,14 @@ impl Validate for NewMessage {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EditMessage {
+    #[schema(min_length = 1, max_length = 4000)]
     pub message: String,
 }
 
 impl Validate for EditMessage {
     fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::new();
-        c.text("message", self.message.trim(), 1, MESSAGE_MAX);
+        c.non_blank_text("message", &self.message, MESSAGE_MAX);
         c.finish()
     }
 }
@@ -247,6 +249,7 @@ pub struct ReadState {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserRef {
+    #[schema(min_length = 1, max_length = 64)]
     pub user_id: String,
 }
 
@@ -318,8 +321,10 @@ impl Validate for FeedQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewPost {
     /// 1–2000 characters.
+    #[schema(min_length = 1, max_length = 2000)]
     pub content: String,
     /// An `https://` (or `http://`) picture address.
+    #[schema(max_length = 2048)]
     pub image_url: Option<String>,
     /// Post in this club's name (its staff, or an admin).
     #[schema(min_length = 1, max_length = 64)]
@@ -329,7 +334,7 @@ pub struct NewPost {
 impl Validate for NewPost {
     fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::new();
-        c.text("content", self.content.trim(), 1, POST_MAX);
+        c.non_blank_text("content", &self.content, POST_MAX);
         if let Some(url) = &self.image_url {
             let ok = url.len() <= 2048
                 && reqwest::Url::parse(url)
@@ -375,13 +380,14 @@ pub struct CommentAnswer {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewComment {
     /// 1–1000 characters.
+    #[schema(min_length = 1, max_length = 1000)]
     pub content: String,
 }
 
 impl Validate for NewComment {
     fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::new();
-        c.text("content", self.content.trim(), 1, COMMENT_MAX);
+        c.non_blank_text("content", &self.content, COMMENT_MAX);
         c.finish()
     }
 }

@@ -468,7 +468,7 @@ async fn an_empty_cart_cannot_be_checked_out(engine: Engine) {
     deposit(&app, &fan, "25.00").await;
     checkout(&app, &fan, json!({}))
         .await
-        .expect_problem(422, "cart_empty");
+        .expect_problem(409, "cart_empty");
 }
 
 async fn a_checkout_at_a_stale_total_is_refused(engine: Engine) {

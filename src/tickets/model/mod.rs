@@ -295,6 +295,7 @@ pub struct NewEvent {
     pub sale_ends_at: Option<String>,
     #[schema(minimum = 1, maximum = 20)]
     pub per_fan_limit: Option<i64>,
+    #[schema(min_items = 1, max_items = 20)]
     pub categories: Vec<NewCategory>,
 }
 
