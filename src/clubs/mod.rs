@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use routes::router;
-pub use store::{find, insert_if_absent, list};
+pub use store::insert_if_absent;
 
 use crate::db::Db;
 use crate::infra::readmodel::{ReadModel, Rendered, Snapshot, Topic, View};

@@ -44,20 +44,6 @@ pub async fn list(
     Ok(rows.into_iter().map(Club::from).collect())
 }
 
-pub async fn find(
-    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
-    id: &str,
-) -> Result<Option<Club>, sqlx::Error> {
-    let row: Option<ClubRow> = sqlx::query_as(
-        "SELECT id, name, short_name, league, country, currency, primary_color, secondary_color
-         FROM clubs WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(Club::from))
-}
-
 pub async fn insert_if_absent(
     conn: &mut sqlx::AnyConnection,
     c: &NewClub<'_>,

@@ -16,7 +16,7 @@ impl Esims {
     /// Every plan on sale, by price.
     async fn on_sale(&self) -> Result<Arc<Snapshot<Vec<Plan>>>, EsimError> {
         self.on_sale
-            .get(|| store::plans_on_sale(self.db.snapshots(), ""))
+            .get(|| store::plans_on_sale(self.db.snapshots()))
             .await
     }
 

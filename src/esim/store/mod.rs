@@ -80,15 +80,13 @@ impl TryFrom<PlanRow> for StoredPlan {
 }
 
 /// Plans on sale, cheapest first, in `region` (empty: all).
+/// Every plan on sale, by price (the in-memory list filters it).
 pub(crate) async fn plans_on_sale(
     conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
-    region: &str,
 ) -> Result<Vec<Plan>, EsimError> {
     let rows: Vec<PlanRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {PLAN_COLUMNS} FROM esim_plans WHERE active = 1 AND ($1 = '' OR LOWER(region) = LOWER($1))
-         ORDER BY price, id"
+        "SELECT {PLAN_COLUMNS} FROM esim_plans WHERE active = 1 ORDER BY price, id"
     )))
-    .bind(region)
     .fetch_all(conn)
     .await?;
     rows.into_iter()
