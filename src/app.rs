@@ -379,8 +379,16 @@ pub fn router(state: AppState) -> Router {
     let body_timeout = state.config.body_read_timeout;
     Router::new()
         .merge(api_router)
-        .merge(SwaggerUi::new("/docs").external_url_unchecked("/api/openapi.json", api))
+        .merge(
+            SwaggerUi::new("/docs")
+                .external_url_unchecked("/api/openapi.json", api)
+                // Its default badge is an image from validator.swagger.io,
+                // which the CSP (img-src 'self') blocks and a closed network
+                // cannot reach; CI validates the document instead.
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+        )
         .route("/metrics", get(crate::system::metrics))
+        .merge(crate::http::web::router())
         .fallback(|| async { ApiError::not_found("resource") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Middleware that needs the state (idempotency) finds it here.

@@ -11,6 +11,9 @@ use crate::db::now_ms;
 
 pub const DEMO_EMAIL: &str = "demo@paiecashfan.com";
 pub const DEMO_PASSWORD: &str = "demo123";
+/// Gate staff of AS Monaco, for the demo page's gate screen.
+pub const DEMO_GATE_EMAIL: &str = "gate@paiecashfan.com";
+pub const DEMO_GATE_PASSWORD: &str = "gate1234";
 
 const CLUBS: &[NewClub<'static>] = &[
     NewClub {
@@ -104,6 +107,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     }
     tx.commit().await?;
     let fan = demo_fan(state).await?;
+    demo_gate_staff(state).await?;
     demo_wallet(state, &fan.id).await?;
     demo_matches(state).await?;
     crate::shop::demo::seed(state).await?;
@@ -328,6 +332,36 @@ pub async fn demo_fan(state: &AppState) -> anyhow::Result<User> {
             .await?
             .map(|r| r.user)
             .ok_or_else(|| anyhow::anyhow!("demo user missing")),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
+}
+
+/// A staff member of AS Monaco who can sign in, so the demo's gate screen can
+/// be tried on the demo fan's tickets.
+async fn demo_gate_staff(state: &AppState) -> anyhow::Result<()> {
+    if users::find_by_email(state.db.reader(), DEMO_GATE_EMAIL)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let hash = password::hash(DEMO_GATE_PASSWORD.to_owned())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let created = state
+        .auth
+        .create_user(
+            DEMO_GATE_EMAIL,
+            &hash,
+            "Gate Staff (AS Monaco)",
+            None,
+            Role::Staff,
+            Some("AS_MONACO"),
+        )
+        .await;
+    match created {
+        // Another instance seeded it at the same moment.
+        Ok(_) | Err(AuthError::EmailTaken) => Ok(()),
         Err(e) => Err(anyhow::anyhow!("{e}")),
     }
 }

@@ -267,10 +267,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         demo_data = state.config.demo_data,
         "PaieCashFan listening on http://{local}"
     );
-    println!("PaieCashFan server on http://{local}");
-    println!("  API:      http://{local}/api  (health: http://{local}/api/health)");
-    println!("  API docs: http://{local}/docs");
-    println!("  OpenAPI:  http://{local}/api/openapi.json");
+    // The banner is for a person at a terminal; with JSON logs every line
+    // on stdout must stay JSON (the log line above says the same).
+    if state.config.log_format == LogFormat::Pretty {
+        println!("PaieCashFan server on http://{local}");
+        println!("  Demo:     http://{local}/demo  (demo fan: demo@paiecashfan.com / demo123)");
+        println!("  API:      http://{local}/api  (health: http://{local}/api/health)");
+        println!("  API docs: http://{local}/docs");
+        println!("  OpenAPI:  http://{local}/api/openapi.json");
+    }
     app::serve(listener, state, app::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

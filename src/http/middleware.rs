@@ -226,7 +226,10 @@ pub fn prometheus() -> PrometheusHandle {
                 )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
-                Ok(h) => h,
+                Ok(h) => {
+                    describe_metrics();
+                    h
+                }
                 // Another recorder is installed (embedding); keep an unattached one.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
             }
@@ -234,11 +237,42 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
-/// Security headers as helmet sets them by default.
+/// `# HELP` and `# TYPE` lines for every metric the server records, so a
+/// scrape says what each one means (the exporter writes them once described).
+fn describe_metrics() {
+    use metrics::Unit;
+    metrics::describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by method, route template and status"
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a request's arrival to its answer, by method and route template"
+    );
+    metrics::describe_gauge!(
+        "db_pool_connections",
+        "Database connections in the pool, by state (idle, in_use)"
+    );
+    metrics::describe_gauge!(
+        "db_pool_max_connections",
+        "The database pool's configured maximum (DB_MAX_CONNECTIONS)"
+    );
+    metrics::describe_gauge!(
+        "ws_connections",
+        "Live sockets (/api/ws) open on this instance"
+    );
+}
+
+/// Security headers as helmet sets them by default, less
+/// `upgrade-insecure-requests`: behind plain HTTP on any name but localhost
+/// it made browsers fetch the docs' and demo's scripts over https, which
+/// nothing serves, and show a blank page. HSTS still tells browsers that
+/// reached the server over TLS to stay on it.
 pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     (
         "content-security-policy",
-        "default-src 'self';base-uri 'self';font-src 'self' data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' 'unsafe-inline';upgrade-insecure-requests",
+        "default-src 'self';base-uri 'self';font-src 'self' data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' 'unsafe-inline'",
     ),
     ("cross-origin-opener-policy", "same-origin"),
     ("cross-origin-resource-policy", "same-origin"),

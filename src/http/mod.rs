@@ -7,3 +7,4 @@ pub mod middleware;
 pub mod openapi;
 pub mod qr;
 pub mod validate;
+pub mod web;

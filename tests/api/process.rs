@@ -284,8 +284,10 @@ async fn an_operators_day(engine: &Engine) -> (String, Vec<String>) {
 async fn every_request_is_logged_as_one_json_line(engine: Engine) {
     let (stdout, _) = an_operators_day(&engine).await;
     let mut request_lines = 0;
-    for line in stdout.lines().filter(|l| l.starts_with('{')) {
-        let v: Value = serde_json::from_str(line).expect("every log line is JSON");
+    // Every line, the start-up one included: `jq` stops at the first that is not JSON.
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a stdout line is not JSON ({e}): {line:?}"));
         if v["message"] == "request" {
             request_lines += 1;
             assert!(
@@ -296,6 +298,10 @@ async fn every_request_is_logged_as_one_json_line(engine: Engine) {
     }
     assert!(request_lines >= 6, "one line per request:\n{stdout}");
     assert!(stdout.contains(r#""route":"/api/auth/login""#));
+    assert!(
+        stdout.contains("PaieCashFan listening on http://"),
+        "the start-up line is a JSON line too:\n{stdout}"
+    );
 }
 
 async fn secrets_never_reach_the_logs(engine: Engine) {

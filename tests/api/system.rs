@@ -19,6 +19,7 @@ both_engines!(
     the_openapi_document_lists_the_routes,
     error_statuses_are_documented_with_the_problem_schema,
     the_docs_are_served_from_the_binary,
+    the_demo_page_is_served_from_the_binary,
 );
 
 async fn health_names_the_version_and_the_database(engine: Engine) {
@@ -100,6 +101,19 @@ async fn metrics_count_requests_by_route_template(engine: Engine) {
     assert!(!text.contains("/api/clubs/PSG"));
     assert!(text.contains("http_request_duration_seconds_bucket"));
     assert!(text.contains(r#"db_pool_connections{state="idle"}"#));
+    // Every metric family says what it is.
+    let families: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert!(families.len() >= 4, "{text}");
+    for family in families {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "no # HELP for {family}:\n{text}"
+        );
+    }
 }
 
 async fn a_request_id_is_made_up_or_kept_from_the_client(engine: Engine) {
@@ -304,9 +318,81 @@ async fn the_docs_are_served_from_the_binary(engine: Engine) {
         !docs.text.contains("https://"),
         "docs page loads remote assets"
     );
+    // No validator badge: an image from validator.swagger.io, which the CSP
+    // refuses (img-src 'self').
+    let init = app
+        .get("/docs/swagger-initializer.js")
+        .send()
+        .await
+        .expect(200);
+    assert!(
+        init.text.contains(r#""validatorUrl": "none""#)
+            || init.text.contains(r#""validatorUrl":"none""#),
+        "{}",
+        init.text
+    );
+    assert!(
+        init.text.contains("/api/openapi.json"),
+        "the UI still loads the document: {}",
+        init.text
+    );
+    // Scripts stay on the scheme the page came by: no
+    // upgrade-insecure-requests, which blanks the page over plain HTTP.
+    let csp = docs.headers["content-security-policy"].to_str().unwrap();
+    assert!(!csp.contains("upgrade-insecure-requests"), "{csp}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
     app.get("/docs/swagger-ui.css").send().await.expect(200);
     app.get("/docs/swagger-ui-bundle.js")
         .send()
         .await
         .expect(200);
+}
+
+async fn the_demo_page_is_served_from_the_binary(engine: Engine) {
+    let app = spawn_app(engine).await;
+    // A person who opens the server's address lands on the demo page, not
+    // on a 404 problem document.
+    let r = app.get("/").send().await.expect(303);
+    assert_eq!(r.headers["location"], "/demo");
+    let page = app.get("/demo").send().await.expect(200);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text.contains(r#"src="/demo/app.js""#), "{}", page.text);
+    assert!(!page.text.contains("https://"), "no CDN: {}", page.text);
+    let app_js = app.get("/demo/app.js").send().await.expect(200);
+    assert!(app_js.text.contains("from '/demo/client.js'"));
+    // The page's client is the JavaScript client of clients/js, byte for byte.
+    let client = app.get("/demo/client.js").send().await.expect(200);
+    assert_eq!(
+        client.text,
+        include_str!("../../clients/js/src/index.js"),
+        "/demo/client.js is clients/js/src/index.js"
+    );
+    assert!(
+        client.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    app.get("/demo/style.css").send().await.expect(200);
+    app.get("/favicon.ico").send().await.expect(200);
+    // Revalidated, then unchanged: 304 with no body.
+    let tag = client.headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(client.headers["cache-control"], "no-cache");
+    let again = app
+        .get("/demo/client.js")
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .expect(304);
+    assert!(again.text.is_empty());
+    app.get("/demo/nope.js")
+        .send()
+        .await
+        .expect_problem(404, "not_found");
+    app.get("/demo/../Cargo.toml").send().await.expect(404);
 }
