@@ -25,6 +25,13 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Ask a running server whether it is healthy (exit 0) or not (exit 1):
+    /// the container image's HEALTHCHECK, which needs no curl.
+    Health {
+        /// The server's address (host:port); default 127.0.0.1 and PORT.
+        #[arg(long)]
+        addr: Option<String>,
+    },
     /// Ledger tools.
     Ledger {
         #[command(subcommand)]
@@ -98,6 +105,11 @@ async fn run() -> anyhow::Result<()> {
     {
         return evaluate(fans, seed, json);
     }
+    if let Some(Command::Health { addr }) = &cli.command {
+        let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+        let addr = addr.clone().unwrap_or_else(|| format!("127.0.0.1:{port}"));
+        return health(&addr).await;
+    }
     if let Some(Command::Openapi) = cli.command {
         println!(
             "{}",
@@ -149,6 +161,7 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi
+        | Command::Health { .. }
         | Command::Ai {
             command: AiCommand::Evaluate { .. },
         } => Ok(()),
@@ -288,5 +301,36 @@ fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Pretty => builder.init(),
+    }
+}
+
+/// `GET /api/health` over plain HTTP/1.1, with a deadline: healthy means a
+/// 200 within 3 seconds.
+async fn health(addr: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(
+                format!(
+                    "GET /api/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nPaieCashFan-Version: 2026-12-01\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await?;
+        let mut head = Vec::new();
+        stream.read_to_end(&mut head).await?;
+        anyhow::Ok(head)
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(3), check)
+        .await
+        .context("no answer within 3 s")??;
+    let status_line = String::from_utf8_lossy(&answer);
+    let status_line = status_line.lines().next().unwrap_or_default().to_owned();
+    if status_line.starts_with("HTTP/1.1 200") {
+        println!("healthy: {status_line}");
+        Ok(())
+    } else {
+        anyhow::bail!("unhealthy: {status_line}")
     }
 }

@@ -259,12 +259,20 @@ fn reused() -> Response {
     .into_response()
 }
 
+/// With `Retry-After`, so a client knows when to come back: the first try is
+/// answered by then, or its dead process's reservation is taken over within
+/// `OWNER_DEAD_AFTER_MS`.
 fn in_flight() -> Response {
-    ApiError::conflict(
+    let mut resp = ApiError::conflict(
         IN_FLIGHT,
         "a request with this Idempotency-Key is still being processed; retry shortly",
     )
-    .into_response()
+    .into_response();
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    resp
 }
 
 fn replayed(replay: Reservation) -> Response {

@@ -332,7 +332,12 @@ async fn retry_cut_off(client: &reqwest::Client, base: &str, cut: &CutOff) {
         .unwrap();
     let status = r.status().as_u16();
     let replayed = r.headers().contains_key("idempotent-replayed");
+    let retry_after = r.headers().get("retry-after").cloned();
     let v: Value = r.json().await.unwrap();
+    if status == 409 {
+        // The client is told when to come back.
+        assert_eq!(retry_after.as_ref().map(|v| v.as_bytes()), Some(&b"1"[..]));
+    }
     match status {
         201 => {
             let id = v["transaction"]["id"].as_str().unwrap();

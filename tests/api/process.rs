@@ -18,6 +18,7 @@ both_engines!(
     requests_in_flight_at_sigterm_are_answered_before_a_clean_exit,
     every_request_is_logged_as_one_json_line,
     secrets_never_reach_the_logs,
+    the_health_command_tells_a_container_engine_whether_the_server_answers,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_paiecashfan");
@@ -309,4 +310,32 @@ async fn secrets_never_reach_the_logs(engine: Engine) {
     for secret in &secrets {
         assert!(!stdout.contains(secret), "a secret leaked into the logs");
     }
+}
+
+async fn the_health_command_tells_a_container_engine_whether_the_server_answers(engine: Engine) {
+    let served = serve(migrated_with_an_admin(&engine).await).await;
+    let addr = served.base.trim_start_matches("http://").to_owned();
+    let ok = command(&served.db, &["health", "--addr", &addr])
+        .output()
+        .await
+        .expect("health");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // PORT is what the image sets; the command finds the server by it.
+    let port = addr.rsplit(':').next().unwrap();
+    let by_port = command(&served.db, &["health"])
+        .env("PORT", port)
+        .output()
+        .await
+        .expect("health");
+    assert!(by_port.status.success());
+    let closed = format!("127.0.0.1:{}", free_port());
+    let down = command(&served.db, &["health", "--addr", &closed])
+        .output()
+        .await
+        .expect("health");
+    assert!(!down.status.success(), "nothing listens there");
 }

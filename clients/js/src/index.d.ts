@@ -60,6 +60,8 @@ export interface ClientOptions {
   /** Sends again after no answer or a 502/503/504 (GET/PUT/DELETE, and POSTs with an idempotency key). Default 2. */
   retries?: number;
   retryDelayMs?: number;
+  /** How long a payment retry waits, as Retry-After says, while its first try is still being answered (409 idempotency_request_in_flight). Default 30000. */
+  inFlightWaitMs?: number;
 }
 
 export interface PayOptions {

@@ -8,7 +8,7 @@ export const API_VERSION = '2026-12-01';
 
 const VERSION_HEADER = 'PaieCashFan-Version';
 /** Statuses after which the same request may be sent again unchanged. */
-const RETRY_STATUSES = new Set([502, 503, 504]);
+const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 
 /** A non-2xx answer: the HTTP status, the problem's stable `code`, the whole problem document. */
 export class ApiError extends Error {
@@ -91,6 +91,7 @@ export class PaieCashFanAPIClient {
    * @param {typeof fetch} [options.fetch] the fetch to use
    * @param {typeof WebSocket} [options.WebSocket] the WebSocket class to use
    * @param {number} [options.retries] how many times a request that got no answer (or 502/503/504) is sent again
+   * @param {number} [options.inFlightWaitMs] how long a payment retry waits while the server still answers its first try (409 idempotency_request_in_flight)
    */
   constructor({
     baseURL = 'http://localhost:3000/api',
@@ -102,6 +103,7 @@ export class PaieCashFanAPIClient {
     WebSocket: webSocketImpl = null,
     retries = 2,
     retryDelayMs = 200,
+    inFlightWaitMs = 30_000,
   } = {}) {
     this.baseURL = baseURL.replace(/\/+$/, '');
     this.token = token;
@@ -110,6 +112,7 @@ export class PaieCashFanAPIClient {
     this.onTokens = onTokens;
     this.retries = retries;
     this.retryDelayMs = retryDelayMs;
+    this.inFlightWaitMs = inFlightWaitMs;
     this._fetch = fetchImpl || ((...args) => globalThis.fetch(...args));
     this._WebSocket = webSocketImpl;
     this._refreshing = null;
@@ -128,6 +131,7 @@ export class PaieCashFanAPIClient {
     // only with its idempotency key (or a scan with its nonce).
     const retriable = key !== null || retryPost || ['GET', 'HEAD', 'PUT', 'DELETE'].includes(method);
     let refreshed = false;
+    let waitedInFlight = 0;
     for (let attempt = 0; ; attempt += 1) {
       const headers = { Accept: 'application/json', [VERSION_HEADER]: API_VERSION };
       if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -157,10 +161,18 @@ export class PaieCashFanAPIClient {
           continue;
         }
       }
-      const retryable =
-        RETRY_STATUSES.has(response.status) ||
-        // The same key is still being answered (a retry overtook its first try).
-        (response.status === 409 && key !== null && (await peekCode(response)) === 'idempotency_request_in_flight');
+      // The same key is still being answered: a retry overtook its first
+      // try, or the instance that took it died and the server hands its
+      // reservation over once it stops beating (seconds). Waited out on a
+      // budget of its own, as the server's Retry-After says.
+      if (response.status === 409 && key !== null && waitedInFlight < this.inFlightWaitMs && (await peekCode(response)) === 'idempotency_request_in_flight') {
+        const wait = Math.max(retryAfterMs(response), 250);
+        waitedInFlight += wait;
+        await sleep(wait);
+        attempt -= 1;
+        continue;
+      }
+      const retryable = RETRY_STATUSES.has(response.status);
       if (retriable && retryable && attempt < this.retries) {
         await sleep(Math.max(this.retryDelayMs * 2 ** attempt, retryAfterMs(response)));
         continue;

@@ -152,6 +152,34 @@ test('a money-moving call carries an Idempotency-Key and a retry after a lost an
   assert.equal(f.sent.at(-1).headers['Idempotency-Key'], undefined);
 });
 
+test('a payment retry that finds its first try still in flight waits as Retry-After says, with the same key', async () => {
+  const { c: fan } = await newFan();
+  await fan.depositMoney('5.00');
+  const { user: to } = await newFan();
+  const keys = [];
+  let inFlight = 2;
+  const f = async (url, init) => {
+    if (url.endsWith('/wallet/send')) keys.push(init.headers['Idempotency-Key']);
+    // What the server answers while another instance holds the key.
+    if (url.endsWith('/wallet/send') && inFlight-- > 0) {
+      const problem = { type: 'about:blank', title: 'Conflict', status: 409, code: 'idempotency_request_in_flight', detail: 'still being processed' };
+      return new Response(JSON.stringify(problem), { status: 409, headers: { 'content-type': 'application/problem+json', 'retry-after': '1' } });
+    }
+    return fetch(url, init);
+  };
+  const c = client({ fetch: f, token: fan.token, retries: 0 });
+  const started = Date.now();
+  const r = await c.sendMoney(to.id, '1.00');
+  assert.equal(r.newBalance, '4.00');
+  assert.ok(Date.now() - started >= 1900, 'waited a second per Retry-After');
+  assert.equal(keys.length, 3);
+  assert.ok(keys.every((k) => k === keys[0]));
+  // Past its waiting budget, the conflict is the caller's to see.
+  inFlight = 100;
+  const impatient = client({ fetch: f, token: fan.token, inFlightWaitMs: 500 });
+  await assert.rejects(impatient.sendMoney(to.id, '1.00'), (e) => e.status === 409 && e.code === 'idempotency_request_in_flight');
+});
+
 test('a POST that moves no money is not sent twice after a lost answer', async () => {
   const { c: fan } = await newFan();
   const f = recordingFetch({ loseAnswerOf: (url) => url.endsWith('/social/posts') });
