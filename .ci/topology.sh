@@ -12,6 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/debug/paiecashfan}
+# bench/nginx.sh runs its load here instead of the tests (TOPOLOGY_RUN), on
+# a copy of the config without the per-address limits (NGINX_CONF).
+NGINX_CONF=${NGINX_CONF:-$PWD/deploy/nginx.conf}
 : "${TEST_DATABASE_URL:?}" "${TEST_REDIS_URL:?}"
 work=$(mktemp -d)
 db=pcf_topology_$$
@@ -48,10 +51,16 @@ printf 'multi on\n' > "$work/host.conf"
 in_namespace() {
   exec unshare -m sh -c "mount --bind '$work/hosts' /etc/hosts && mount --bind '$work/host.conf' /etc/host.conf && exec \"\$@\"" sh "$@"
 }
-(in_namespace nginx -t -c "$PWD/deploy/nginx.conf")
-in_namespace nginx -c "$PWD/deploy/nginx.conf" -g 'daemon off;' > "$work/nginx.log" 2>&1 & pids+=("$!")
+(in_namespace nginx -t -c "$NGINX_CONF")
+in_namespace nginx -c "$NGINX_CONF" -g 'daemon off;' > "$work/nginx.log" 2>&1 & pids+=("$!")
 for _ in $(seq 100); do curl -sf http://127.0.0.1/api/health >/dev/null && break; sleep 0.1; done
 curl -sf http://127.0.0.1/api/health >/dev/null || { echo "!!! nginx never answered" >&2; cat "$work/nginx.log" >&2; exit 1; }
+
+if [ -n "${TOPOLOGY_RUN:-}" ]; then
+  NGINX_URL=http://127.0.0.1 INSTANCE_A=http://127.0.0.2:3000 INSTANCE_B=http://127.0.0.3:3000 \
+    NGINX_LOG="$work/nginx.log" bash -c "$TOPOLOGY_RUN"
+  exit $?
+fi
 
 status=0
 echo "--- the JS client's tests through nginx"

@@ -475,9 +475,10 @@ async fn a_restart_does_not_seed_the_demo_data_twice(engine: Engine) {
     assert!(n >= 7, "{n}");
     let stats = app2.get("/api/stats").send().await.expect(200);
     assert_eq!(stats.body["clubs"], n);
-    // The demo fan, the demo chat's supporters and club staff, and Persist.
+    // The demo fan, the gate staff, the demo chat's supporters and club
+    // staff, and Persist.
     assert_eq!(stats.body["users"], before["users"]);
-    assert_eq!(stats.body["users"], 10);
+    assert_eq!(stats.body["users"], 11);
 }
 
 async fn the_demo_fan_can_log_in(engine: Engine) {
