@@ -57,7 +57,7 @@ for _ in $(seq 100); do curl -sf http://127.0.0.1/api/health >/dev/null && break
 curl -sf http://127.0.0.1/api/health >/dev/null || { echo "!!! nginx never answered" >&2; cat "$work/nginx.log" >&2; exit 1; }
 
 if [ -n "${TOPOLOGY_RUN:-}" ]; then
-  NGINX_URL=http://127.0.0.1 INSTANCE_A=http://127.0.0.2:3000 INSTANCE_B=http://127.0.0.3:3000 \
+  NGINX_URL=http://127.0.0.1:80 INSTANCE_A=http://127.0.0.2:3000 INSTANCE_B=http://127.0.0.3:3000 \
     NGINX_LOG="$work/nginx.log" bash -c "$TOPOLOGY_RUN"
   exit $?
 fi

@@ -106,7 +106,75 @@ pub fn document(api: OpenApi) -> serde_json::Value {
     let mut doc = serde_json::to_value(finish(api)).unwrap_or_default();
     field_rules(&mut doc);
     text_without_control_characters(&mut doc);
+    rules_across_fields(&mut doc);
     doc
+}
+
+/// Rules that tie fields of one request body together, as the server's
+/// `Validate` checks them, stated with `anyOf`/`oneOf` so a generator (and
+/// a reader) knows them: a recipient by id or by e-mail; a match's away
+/// side as a club or a team name; a direct conversation with exactly one
+/// other fan and no name, a group with 1 to 99 and a name.
+fn rules_across_fields(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let either = |a: &str, b: &str| {
+        json!({"anyOf": [
+            {"required": [a], "properties": {a: {"type": "string"}}},
+            {"required": [b], "properties": {b: {"type": "string"}}},
+        ]})
+    };
+    let member = json!({"type": "string", "minLength": 1, "maxLength": 64});
+    let group_max = crate::social::model::GROUP_MAX - 1;
+    let rules = [
+        ("SendRequest", either("recipientId", "recipientEmail")),
+        ("TransferRequest", either("recipientId", "recipientEmail")),
+        ("NewEvent", either("awayClub", "awayTeam")),
+        (
+            "NewConversation",
+            json!({"oneOf": [
+                {"properties": {
+                    "type": {"const": "direct"},
+                    "participantIds": {"minItems": 1, "maxItems": 1, "items": member},
+                    "name": {"type": "null"},
+                }},
+                {"required": ["name"], "properties": {
+                    "type": {"const": "group"},
+                    "participantIds": {"minItems": 1, "maxItems": group_max, "items": member},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": NON_BLANK_TEXT_PATTERN},
+                }},
+            ]}),
+        ),
+    ];
+    for (name, rule) in rules {
+        let schema = &mut doc["components"]["schemas"][name];
+        if schema.is_object() {
+            schema["allOf"] = json!([rule]);
+        }
+    }
+    // Single fields whose type the derive writes as a plain string or list.
+    let mut currencies: Vec<serde_json::Value> = crate::wallet::money::Currency::ALL
+        .iter()
+        .map(|c| json!(c.code()))
+        .collect();
+    currencies.push(serde_json::Value::Null);
+    let fields = [
+        ("NewPlan", "currency", json!({"enum": currencies})),
+        ("DepositRequest", "currency", json!({"enum": currencies})),
+        ("SendRequest", "currency", json!({"enum": currencies})),
+        (
+            "NewPlan",
+            "features",
+            json!({"items": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": TEXT_PATTERN}}),
+        ),
+    ];
+    for (name, property, rule) in fields {
+        let target = &mut doc["components"]["schemas"][name]["properties"][property];
+        if let (Some(target), Some(rule)) = (target.as_object_mut(), rule.as_object()) {
+            for (k, v) in rule {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 /// Text that must hold more than white space (the server trims it), with no
@@ -428,6 +496,100 @@ fn add_problem_responses(op: &mut Operation) {
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
+
+    fn schema(name: &str) -> Value {
+        crate::app::openapi_document()["components"]["schemas"][name].clone()
+    }
+
+    /// The limits the document states across fields are the server's: the
+    /// largest documented group is accepted, one more is refused, a direct
+    /// conversation takes exactly one other fan.
+    #[test]
+    fn documented_conversation_sizes_are_the_servers() {
+        use crate::http::validate::Validate;
+        use crate::social::model::NewConversation;
+        let rule = &schema("NewConversation")["allOf"][0]["oneOf"];
+        let direct = &rule[0]["properties"]["participantIds"];
+        let group = &rule[1]["properties"]["participantIds"];
+        assert_eq!(
+            (direct["minItems"].as_u64(), direct["maxItems"].as_u64()),
+            (Some(1), Some(1))
+        );
+        let max = group["maxItems"].as_u64().unwrap() as usize;
+        let conversation = |kind: &str, n: usize, name: Option<&str>| -> NewConversation {
+            let ids: Vec<String> = (0..n).map(|i| format!("fan-{i}")).collect();
+            serde_json::from_value(
+                serde_json::json!({"type": kind, "participantIds": ids, "name": name}),
+            )
+            .unwrap()
+        };
+        assert!(
+            conversation("group", max, Some("Ultras"))
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            conversation("group", max + 1, Some("Ultras"))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            conversation("group", 1, None).validate().is_err(),
+            "a group needs a name"
+        );
+        assert!(conversation("direct", 1, None).validate().is_ok());
+        assert!(conversation("direct", 2, None).validate().is_err());
+        assert!(
+            conversation("direct", 1, Some("x")).validate().is_err(),
+            "no name"
+        );
+    }
+
+    /// Every currency the document offers is one the server parses.
+    #[test]
+    fn documented_currencies_are_accepted() {
+        for (name, property) in [
+            ("NewPlan", "currency"),
+            ("DepositRequest", "currency"),
+            ("SendRequest", "currency"),
+        ] {
+            let values = schema(name)["properties"][property]["enum"].clone();
+            let values = values.as_array().unwrap();
+            assert_eq!(
+                values.len(),
+                crate::wallet::money::Currency::ALL.len() + 1,
+                "{name}"
+            );
+            for v in values.iter().filter_map(Value::as_str) {
+                assert!(
+                    crate::wallet::money::Currency::parse(v).is_some(),
+                    "{name}.{property}: {v}"
+                );
+            }
+        }
+    }
+
+    /// A recipient (and a match's away side) is one of two fields: the
+    /// server refuses a body with neither, as the document's `anyOf` says.
+    #[test]
+    fn documented_either_or_fields_are_required_by_the_server() {
+        use crate::http::validate::Validate;
+        for (name, a, b) in [
+            ("SendRequest", "recipientId", "recipientEmail"),
+            ("TransferRequest", "recipientId", "recipientEmail"),
+            ("NewEvent", "awayClub", "awayTeam"),
+        ] {
+            let any = &schema(name)["allOf"][0]["anyOf"];
+            assert_eq!(any[0]["required"][0], a, "{name}");
+            assert_eq!(any[1]["required"][0], b, "{name}");
+        }
+        let neither: crate::tickets::model::TransferRequest =
+            serde_json::from_value(serde_json::json!({})).unwrap();
+        assert!(neither.validate().is_err());
+        let by_id: crate::tickets::model::TransferRequest =
+            serde_json::from_value(serde_json::json!({"recipientId": "u1"})).unwrap();
+        assert!(by_id.validate().is_ok());
+    }
 
     /// The regex of a pattern without its anchors, for proptest to generate from.
     fn body(pattern: &str) -> String {

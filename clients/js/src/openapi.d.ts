@@ -2096,8 +2096,11 @@ export interface components {
         DepositRequest: {
             /** @example 50.00 */
             amount: string;
-            /** @example EUR */
-            currency?: string | null;
+            /**
+             * @example EUR
+             * @enum {string|null}
+             */
+            currency?: "EUR" | "USD" | "GBP" | "MAD" | "XOF" | "XAF" | null;
             /**
              * @description `card` (or `stripe`), `sandbox` where enabled, ...
              * @example card
@@ -2493,7 +2496,17 @@ export interface components {
             /** @description The other fan of a direct conversation; a group's first members. */
             participantIds: string[];
             type: components["schemas"]["NewConversationKind"];
-        };
+        } & ({
+            name?: null;
+            participantIds?: unknown;
+            /** @constant */
+            type?: "direct";
+        } | {
+            name: string;
+            participantIds?: unknown;
+            /** @constant */
+            type?: "group";
+        });
         /**
          * @description What a fan can start: club rooms are joined, not created.
          * @enum {string}
@@ -2524,7 +2537,11 @@ export interface components {
              */
             saleStartsAt?: string | null;
             venue: string;
-        };
+        } & ({
+            awayClub: string;
+        } | {
+            awayTeam: string;
+        });
         NewMessage: {
             conversationId: string;
             /** @description 1–4000 characters. */
@@ -2533,8 +2550,11 @@ export interface components {
         NewPlan: {
             /** @description ISO 3166-1 alpha-2 codes (upper case). */
             countries: string[];
-            /** @description ISO 4217; default EUR. */
-            currency?: string | null;
+            /**
+             * @description ISO 4217; default EUR.
+             * @enum {string|null}
+             */
+            currency?: "EUR" | "USD" | "GBP" | "MAD" | "XOF" | "XAF" | null;
             /**
              * Format: int64
              * @description Omit or null for unlimited.
@@ -3022,13 +3042,18 @@ export interface components {
             /**
              * @description ISO 4217; defaults to your primary currency.
              * @example EUR
+             * @enum {string|null}
              */
-            currency?: string | null;
+            currency?: "EUR" | "USD" | "GBP" | "MAD" | "XOF" | "XAF" | null;
             note?: string | null;
             recipientEmail?: string | null;
             /** @description The recipient's user id (or give `recipientEmail`). */
             recipientId?: string | null;
-        };
+        } & ({
+            recipientId: string;
+        } | {
+            recipientEmail: string;
+        });
         SendResponse: {
             currency: string;
             newBalance: string;
@@ -3243,8 +3268,13 @@ export interface components {
         };
         TransferRequest: {
             recipientEmail?: string | null;
+            /** @description The new holder's user id (or give `recipientEmail`). */
             recipientId?: string | null;
-        };
+        } & ({
+            recipientId: string;
+        } | {
+            recipientEmail: string;
+        });
         UpdateCartItem: {
             /** Format: int64 */
             quantity: number;

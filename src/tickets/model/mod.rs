@@ -194,7 +194,10 @@ impl Validate for QrQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransferRequest {
+    /// The new holder's user id (or give `recipientEmail`).
+    #[schema(min_length = 1, max_length = 64)]
     pub recipient_id: Option<String>,
+    #[schema(min_length = 3, max_length = 254)]
     pub recipient_email: Option<String>,
 }
 
