@@ -19,18 +19,21 @@ NGINX_CONF=${NGINX_CONF:-$PWD/deploy/nginx.conf}
 work=$(mktemp -d)
 db=pcf_topology_$$
 pids=()
+keep_work=yes
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  [ "$keep_work" = no ] && rm -rf "$work"
   psql "$TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-for addr in 127.0.0.2:3000 127.0.0.3:3000 0.0.0.0:80; do
-  if ss -ltn "sport = :${addr##*:}" | grep -q "${addr%:*}:${addr##*:}\|\*:${addr##*:}\|0.0.0.0:${addr##*:}"; then
-    echo "!!! $addr is taken: the topology run needs it" >&2; exit 1
-  fi
-done
+# Port 80 on any address, port 3000 on 127.0.0.2, 127.0.0.3 or a wildcard.
+taken() { ss -ltnH "sport = :$1" | awk '{print $4}' | grep -qE "$2"; }
+if taken 80 '.' || taken 3000 '^(127\.0\.0\.[23]|0\.0\.0\.0|\*|\[::\]):'; then
+  echo "!!! port 80, or 3000 on 127.0.0.2/3, is taken: the topology run needs them" >&2
+  ss -ltnp "( sport = :80 or sport = :3000 )" >&2; exit 1
+fi
 
 psql "$TEST_DATABASE_URL" -qc "CREATE DATABASE $db"
 export DATABASE_URL="${TEST_DATABASE_URL%/*}/$db" REDIS_URL="$TEST_REDIS_URL" REDIS_PREFIX="pcf_topology_$$" \
@@ -77,5 +80,9 @@ if grep -q '"status":5[0-9][0-9]' "$work/b.log"; then
 fi
 upstream_5xx=$(grep -c '"upstream_status":"5' "$work/nginx.log" || true)
 echo "nginx: $(grep -c '"status"' "$work/nginx.log" || true) requests logged, $upstream_5xx with a 5xx from an instance (the killed one's)"
-[ "$status" = 0 ] || { echo "--- logs in $work" >&2; tail -n 20 "$work/nginx.log" >&2; }
+if [ "$status" = 0 ]; then
+  keep_work=no
+else
+  echo "--- logs in $work" >&2; tail -n 20 "$work/nginx.log" >&2
+fi
 exit $status

@@ -1,7 +1,7 @@
 // The PaieCashFan demo page: every capability of the API by hand, through the
 // JavaScript client (served from clients/js as /demo/client.js). No framework,
 // no build step, nothing from a CDN; errors are shown, never swallowed.
-import { PaieCashFanAPIClient, ApiError, formatMoney } from '/demo/client.js';
+import { PaieCashFanAPIClient, ApiError, formatMoney, newIdempotencyKey } from '/demo/client.js';
 
 const $ = (selector) => document.querySelector(selector);
 const STORE = 'paiecashfan.demo.tokens';
@@ -105,6 +105,40 @@ function button(label, onClick, testId) {
   return b;
 }
 
+/**
+ * A payment the person asks for: one Idempotency-Key per intent, kept while
+ * no definite answer came (no answer, or a 5xx), so asking again after a
+ * network error charges once; a new one once the server has answered.
+ */
+const unanswered = new Map();
+async function pay(intent, call) {
+  const id = JSON.stringify(intent);
+  const idempotencyKey = unanswered.get(id) || newIdempotencyKey();
+  unanswered.set(id, idempotencyKey);
+  try {
+    const result = await call({ idempotencyKey });
+    unanswered.delete(id);
+    return result;
+  } catch (error) {
+    if (error instanceof ApiError && error.status >= 400 && error.status < 500) unanswered.delete(id);
+    throw error;
+  }
+}
+
+/** A form submitted once at a time: its buttons are off while it runs. */
+function onSubmit(form, action) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const buttons = form.querySelectorAll('button');
+    for (const b of buttons) b.disabled = true;
+    try {
+      await attempt(() => action(form));
+    } finally {
+      for (const b of buttons) b.disabled = false;
+    }
+  });
+}
+
 function fill(list, items, empty) {
   list.replaceChildren(...(items.length ? items : [item(empty)]));
 }
@@ -147,24 +181,17 @@ function signedOut() {
   for (const tab of document.querySelectorAll('.tab')) tab.hidden = true;
 }
 
-$('#login-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  attempt(async () => {
-    await api.login(form.get('email'), form.get('password'));
-    await signedIn();
-    showInfo('Signed in.');
-  });
+onSubmit($('#login-form'), async (form) => {
+  await api.login(form.email.value, form.password.value);
+  await signedIn();
+  showInfo('Signed in.');
 });
 
-$('#register-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  attempt(async () => {
-    await api.register(form.get('email'), form.get('password'), form.get('name'), form.get('clubId'));
-    await signedIn();
-    showInfo('Welcome! Your account is ready.');
-  });
+onSubmit($('#register-form'), async (form) => {
+  const field = (name) => form.elements.namedItem(name).value;
+  await api.register(field('email'), field('password'), field('name'), field('clubId'));
+  await signedIn();
+  showInfo('Welcome! Your account is ready.');
 });
 
 $('#signout').addEventListener('click', () =>
@@ -223,26 +250,21 @@ async function loadWallet() {
   );
 }
 
-$('#deposit-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const form = event.target;
-  attempt(async () => {
-    const r = await api.depositMoney(form.amount.value.trim(), 'card');
-    form.reset();
-    showInfo(`Deposited ${money(r.transaction ? r.transaction.amount : r.payment.amount, r.currency)}: new balance ${money(r.newBalance, r.currency)}.`);
-    await loadWallet();
-  });
+onSubmit($('#deposit-form'), async (form) => {
+  const amount = form.amount.value.trim();
+  const r = await pay(['deposit', amount], (o) => api.depositMoney(amount, 'card', o));
+  form.reset();
+  showInfo(`Deposited ${money(r.transaction ? r.transaction.amount : r.payment.amount, r.currency)}: new balance ${money(r.newBalance, r.currency)}.`);
+  await loadWallet();
 });
 
-$('#send-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const form = event.target;
-  attempt(async () => {
-    const r = await api.sendMoney(form.recipientId.value.trim(), form.amount.value.trim(), 'EUR');
-    form.reset();
-    showInfo(`Sent. New balance ${money(r.newBalance, r.currency)}.`);
-    await loadWallet();
-  });
+onSubmit($('#send-form'), async (form) => {
+  const to = form.recipientId.value.trim();
+  const amount = form.amount.value.trim();
+  const r = await pay(['send', to, amount], (o) => api.sendMoney(to, amount, 'EUR', o));
+  form.reset();
+  showInfo(`Sent. New balance ${money(r.newBalance, r.currency)}.`);
+  await loadWallet();
 });
 
 // ---- matches and tickets ----------------------------------------------------------
@@ -260,7 +282,7 @@ async function loadTickets() {
             `${c.name} ${money(c.price, c.currency)} (${c.available} left)`,
             async () => {
               // The price shown is a guard: if it changed, nothing is charged (409).
-              const r = await api.purchaseTicket(e.id, c.name, c.price);
+              const r = await pay(['ticket', e.id, c.name, c.price], (o) => api.purchaseTicket(e.id, c.name, c.price, o));
               showInfo(`Ticket bought: ${r.ticket.category}, seat #${r.ticket.serial}. New balance ${money(r.newBalance, r.currency)}.`);
               await loadTickets();
             },
@@ -342,14 +364,17 @@ async function loadShop() {
 }
 
 $('#shop-club').addEventListener('change', () => attempt(loadShop));
-$('#checkout').addEventListener('click', () =>
-  attempt(async () => {
+$('#checkout').addEventListener('click', async () => {
+  $('#checkout').disabled = true;
+  await attempt(async () => {
     // The total shown guards the charge: a price that changed since is a 409.
-    const r = await api.checkout($('#checkout').dataset.total);
+    const total = $('#checkout').dataset.total;
+    const r = await pay(['checkout', total], (o) => api.checkout(total, o));
     showInfo(`Order placed: ${money(r.order.total, r.currency)}. New balance ${money(r.newBalance, r.currency)}.`);
-    await loadShop();
-  }),
-);
+  });
+  // loadShop enables it again when the cart has items.
+  await attempt(loadShop);
+});
 
 // ---- eSIM -----------------------------------------------------------------------------
 
@@ -361,7 +386,7 @@ async function loadEsim() {
       item(
         `${p.name} · ${p.data} · ${p.validity} · ${p.countries.length} countries · ${money(p.price, p.currency)}${p.popular ? ' ★' : ''}`,
         button('Buy', async () => {
-          const r = await api.activateESIM(p.id);
+          const r = await pay(['esim', p.id], (o) => api.activateESIM(p.id, o));
           showInfo(`eSIM ready. New balance ${money(r.newBalance, r.currency)}.`);
           await showQR(r.esim.plan.name, await api.getESIMQRImage(r.esim.id, 'svg'), r.esim.activationCode);
           await loadEsim();
@@ -432,15 +457,11 @@ $('#join-room').addEventListener('click', () =>
     await loadChat();
   }),
 );
-$('#message-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const input = event.target.message;
-  if (!currentConversation) return showError('Choose a conversation first.');
-  attempt(async () => {
-    const r = await api.sendMessage(currentConversation, input.value);
-    input.value = '';
-    appendMessage(r.data);
-  });
+onSubmit($('#message-form'), async (form) => {
+  if (!currentConversation) throw new Error('Choose a conversation first.');
+  const r = await api.sendMessage(currentConversation, form.message.value);
+  form.message.value = '';
+  appendMessage(r.data);
 });
 
 function startLive() {
@@ -480,15 +501,11 @@ async function loadFeed() {
   );
 }
 
-$('#post-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const input = event.target.content;
-  attempt(async () => {
-    // Staff post as their club; a fan posts as themselves.
-    await api.createPost({ content: input.value, ...(me && me.staffClubId ? { clubId: me.staffClubId } : {}) });
-    input.value = '';
-    await loadFeed();
-  });
+onSubmit($('#post-form'), async (form) => {
+  // Staff post as their club; a fan posts as themselves.
+  await api.createPost({ content: form.content.value, ...(me && me.staffClubId ? { clubId: me.staffClubId } : {}) });
+  form.content.value = '';
+  await loadFeed();
 });
 
 // ---- recommendations -----------------------------------------------------------------------------
@@ -521,14 +538,13 @@ async function checkIn(code) {
   verdict.textContent = `${r.status === 'ok' ? '✔ Enter' : '✘ Refused'}: ${r.reason}${who}`;
 }
 
-$('#checkin-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  attempt(() => checkIn(event.target.qr.value));
-});
+onSubmit($('#checkin-form'), (form) => checkIn(form.qr.value));
 
 let scanning = null;
+let detecting = false;
 $('#scan').addEventListener('click', () =>
   attempt(async () => {
+    if (scanning) return; // one camera at a time
     // Chromium on Android and macOS reads QR codes natively; elsewhere the
     // code can be pasted.
     if (!('BarcodeDetector' in window)) throw new Error('This browser cannot read QR codes from the camera: paste the code below.');
@@ -541,11 +557,18 @@ $('#scan').addEventListener('click', () =>
     $('#scan-stop').hidden = false;
     await video.play();
     scanning = setInterval(async () => {
-      const codes = await detector.detect(video).catch(() => []);
-      if (codes.length) {
-        stopScan();
-        $('#checkin-form').qr.value = codes[0].rawValue;
-        await attempt(() => checkIn(codes[0].rawValue));
+      // One detection at a time, and one check-in per code read.
+      if (detecting) return;
+      detecting = true;
+      try {
+        const codes = await detector.detect(video).catch(() => []);
+        if (codes.length && scanning) {
+          stopScan();
+          $('#checkin-form').qr.value = codes[0].rawValue;
+          await attempt(() => checkIn(codes[0].rawValue));
+        }
+      } finally {
+        detecting = false;
       }
     }, 300);
   }),
@@ -553,6 +576,7 @@ $('#scan').addEventListener('click', () =>
 
 function stopScan() {
   clearInterval(scanning);
+  scanning = null;
   const video = $('#camera');
   if (video.srcObject) for (const track of video.srcObject.getTracks()) track.stop();
   video.srcObject = null;

@@ -43,6 +43,8 @@ export declare class ApiError extends Error {
 
 /** Formats an API amount for people, exactly (no float on the way). */
 export declare function formatMoney(amount: Money, currency: string, locale?: string | string[]): string;
+/** A fresh Idempotency-Key (a random UUID), also where `crypto.randomUUID` is missing (plain HTTP pages). */
+export declare function newIdempotencyKey(): string;
 /** Adds two amounts of one currency exactly. */
 export declare function addMoney(a: Money, b: Money): Money;
 
@@ -57,7 +59,7 @@ export interface ClientOptions {
   onTokens?: ((tokens: { token: string | null; refreshToken: string | null }) => void) | null;
   fetch?: typeof fetch;
   WebSocket?: typeof WebSocket;
-  /** Sends again after no answer or a 502/503/504 (GET/PUT/DELETE, and POSTs with an idempotency key). Default 2. */
+  /** Sends again after no answer or a 429/502/503/504 (GET/PUT/DELETE, POSTs with an idempotency key, a check-in with its nonce, a refresh). Default 2. */
   retries?: number;
   retryDelayMs?: number;
   /** How long a payment retry waits, as Retry-After says, while its first try is still being answered (409 idempotency_request_in_flight). Default 30000. */

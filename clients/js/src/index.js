@@ -61,9 +61,22 @@ function fromMinor(minor, digits) {
   return digits === 0 ? sign + text : `${sign}${text.slice(0, -digits)}.${text.slice(-digits)}`;
 }
 
-function newKey() {
-  return globalThis.crypto.randomUUID();
+/**
+ * A fresh Idempotency-Key (a random UUID). `crypto.randomUUID` exists only in
+ * secure contexts (https, localhost); a page served over plain HTTP on
+ * another name still has `getRandomValues`.
+ */
+export function newIdempotencyKey() {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === 'function') return c.randomUUID();
+  const b = c.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+const newKey = newIdempotencyKey;
 
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -190,16 +203,25 @@ export class PaieCashFanAPIClient {
     }
   }
 
-  /** One refresh at a time: concurrent 401s wait for the same one. */
+  /**
+   * One refresh at a time: concurrent 401s wait for the same one. Resolves
+   * true with new tokens, false when the server refused the refresh token;
+   * rejects when no answer came (the tokens are kept: the session may well
+   * be alive). Sent again after a lost answer: the server gives the same
+   * pair to a refresh token used twice within its grace window.
+   */
   async _refresh() {
     if (!this._refreshing) {
       const refreshToken = this.refreshToken;
-      this._refreshing = this.request('POST', '/auth/refresh', { body: { refreshToken }, auth: false })
+      this._refreshing = this.request('POST', '/auth/refresh', { body: { refreshToken }, auth: false, retryPost: true })
         .then((data) => {
           this._setTokens(data);
           return true;
         })
-        .catch(() => false)
+        .catch((error) => {
+          if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) return false;
+          throw error;
+        })
         .finally(() => {
           this._refreshing = null;
         });
@@ -210,7 +232,19 @@ export class PaieCashFanAPIClient {
   _expired() {
     this.token = null;
     this.refreshToken = null;
+    if (this.onTokens) this.onTokens({ token: null, refreshToken: null });
     if (this.onTokenExpired) this.onTokenExpired();
+  }
+
+  /** Whether the access token expires within `marginMs` (read from its `exp`; false when unreadable). */
+  _tokenExpiresSoon(marginMs = 10_000) {
+    try {
+      const part = this.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const { exp } = JSON.parse(globalThis.atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
+      return typeof exp === 'number' && exp * 1000 - Date.now() < marginMs;
+    } catch {
+      return false;
+    }
   }
 
   _setTokens(data) {
@@ -365,7 +399,7 @@ export class PaieCashFanAPIClient {
   // ---- account ----------------------------------------------------------
 
   async refresh() {
-    if (!(await this._refresh())) throw new ApiError(401, { code: 'unauthorized', detail: 'the refresh token was refused' });
+    if (!(await this._refresh())) throw new ApiError(401, { status: 401, code: 'unauthorized', detail: 'the refresh token was refused' });
     return { token: this.token, refreshToken: this.refreshToken };
   }
 
@@ -731,19 +765,53 @@ export class PaieCashFanAPIClient {
   subscribe(handler, { lastEventId = null, onState = null, maxDelayMs = 10_000 } = {}) {
     const WS = this._WebSocket || globalThis.WebSocket;
     if (!WS) throw new Error('no WebSocket here: pass one as the WebSocket option');
+    if (!this.token) throw new Error('sign in first: live events need an access token');
     let socket = null;
     let closed = false;
     let delay = 250;
+    let timer = null;
     let last = lastEventId;
     const state = (s, detail) => onState && onState(s, detail);
+    const stop = (code) => {
+      closed = true;
+      state('closed', code);
+    };
+    const again = (code) => {
+      state('reconnecting', code);
+      timer = setTimeout(connect, delay);
+      delay = Math.min(delay * 2, maxDelayMs);
+    };
+    /** A new access token before connecting; false when the session is over. */
+    const renewed = async () => {
+      if (!this.refreshToken) return false;
+      try {
+        return await this._refresh();
+      } catch {
+        return true; // no answer: try the connection again later
+      }
+    };
     const connect = async () => {
+      timer = null;
+      if (closed) return;
+      // A handshake with an expired token is refused with a plain 401,
+      // which a browser reports only as close code 1006: renew first.
+      if (this._tokenExpiresSoon() && !(await renewed())) {
+        this._expired();
+        return stop(4001);
+      }
       if (closed) return;
       const url = new URL(this.baseURL + '/ws' + query({ lastEventId: last }));
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      // Browsers cannot set Authorization on a WebSocket: the token travels
-      // as the second value of the `bearer` sub-protocol.
-      socket = new WS(url.toString(), ['bearer', this.token || '']);
+      let opened = false;
+      try {
+        // Browsers cannot set Authorization on a WebSocket: the token travels
+        // as the second value of the `bearer` sub-protocol.
+        socket = new WS(url.toString(), ['bearer', this.token]);
+      } catch (error) {
+        return stop(error && error.message ? error.message : String(error));
+      }
       socket.onopen = () => {
+        opened = true;
         delay = 250;
         state('open');
       };
@@ -763,17 +831,15 @@ export class PaieCashFanAPIClient {
       socket.onclose = async (event) => {
         socket = null;
         if (closed) return state('closed', event.code);
-        // The access token expired or the session ended: refresh once, then go on.
-        if (event.code === 4001) {
-          if (!this.refreshToken || !(await this._refresh())) {
-            closed = true;
+        // The session ended or the token expired (4001), or the handshake
+        // failed: renew the token when that is the reason, then go on.
+        if (event.code === 4001 || (!opened && this._tokenExpiresSoon())) {
+          if (!(await renewed())) {
             this._expired();
-            return state('closed', event.code);
+            return stop(event.code);
           }
         }
-        state('reconnecting', event.code);
-        setTimeout(connect, delay);
-        delay = Math.min(delay * 2, maxDelayMs);
+        if (!closed) again(event.code);
       };
       socket.onerror = () => {};
     };
@@ -781,7 +847,9 @@ export class PaieCashFanAPIClient {
     return {
       close() {
         closed = true;
+        if (timer) clearTimeout(timer);
         if (socket) socket.close(1000);
+        else state('closed', 1000);
       },
       send(frame) {
         if (socket && socket.readyState === 1) socket.send(JSON.stringify(frame));

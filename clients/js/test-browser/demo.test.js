@@ -195,6 +195,23 @@ test('shop, eSIM, feed and recommendations work from the page', async () => {
   await context.close();
 });
 
+test('a double click on a payment charges once', async () => {
+  const fan = await registered('Clicker');
+  const context = await browser.newContext();
+  const page = await open(context);
+  await signIn(page, fan.email, fan.password);
+  await page.waitForSelector('[data-testid=history] li');
+  await page.fill('#deposit-form [name=amount]', '30.00');
+  await page.dblclick('#deposit-form button');
+  await page.waitForFunction(() => /Deposited/.test(document.querySelector('[data-testid=info]').textContent));
+  await page.waitForTimeout(500);
+  assert.equal((await fan.client.getWalletBalance()).balance, '30.00');
+  const { transactions } = await fan.client.getWalletTransactions({ limit: 10 });
+  assert.equal(transactions.filter((t) => t.type === 'deposit').length, 1);
+  clean(page);
+  await context.close();
+});
+
 test('errors are shown to the person', async () => {
   const context = await browser.newContext();
   const page = await open(context);

@@ -3,7 +3,7 @@
 // instances too).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { PaieCashFanAPIClient, ApiError, API_VERSION, formatMoney, addMoney } from '../src/index.js';
+import { PaieCashFanAPIClient, ApiError, API_VERSION, formatMoney, addMoney, newIdempotencyKey } from '../src/index.js';
 import { startServer } from './server.js';
 
 let server;
@@ -204,12 +204,38 @@ test('an expired access token is refreshed once, then the call goes on', async (
   assert.deepEqual(stored, { token: c.token, refreshToken: c.refreshToken });
 });
 
+test('a refresh whose answer was lost is sent again and the call goes on', async () => {
+  const { c: fan } = await newFan();
+  let told = 0;
+  let lost = 1;
+  const f = recordingFetch({ loseAnswerOf: (url) => url.endsWith('/auth/refresh') && lost-- > 0 });
+  const c = client({ fetch: f, token: 'expired', refreshToken: fan.refreshToken, onTokenExpired: () => (told += 1), retryDelayMs: 10 });
+  assert.equal((await c.getWalletBalance()).balance, '0.00');
+  assert.equal(f.sent.filter((s) => s.url.endsWith('/auth/refresh')).length, 2, 'sent again');
+  assert.equal(told, 0);
+});
+
+test('a refresh that gets no answer at all keeps the session: the call fails as a network error', async () => {
+  const { c: fan } = await newFan();
+  let told = 0;
+  const f = recordingFetch({ loseAnswerOf: (url) => url.endsWith('/auth/refresh') });
+  const c = client({ fetch: f, token: 'expired', refreshToken: fan.refreshToken, onTokenExpired: () => (told += 1), retryDelayMs: 10 });
+  await assert.rejects(c.getWalletBalance(), (e) => e instanceof ApiError && e.status === 0 && e.code === 'network_error');
+  assert.equal(told, 0, 'not signed out by a network blip');
+  assert.equal(c.refreshToken, fan.refreshToken, 'tokens kept');
+  // Once the network is back, the same session goes on.
+  const ok = client({ token: 'expired', refreshToken: c.refreshToken });
+  assert.equal((await ok.getWalletBalance()).balance, '0.00');
+});
+
 test('when the refresh is refused too, onTokenExpired is called and an ApiError 401 thrown', async () => {
   let told = 0;
-  const c = client({ token: 'bad', refreshToken: 'also-bad', onTokenExpired: () => (told += 1) });
+  let stored;
+  const c = client({ token: 'bad', refreshToken: 'also-bad', onTokenExpired: () => (told += 1), onTokens: (t) => (stored = t) });
   await assert.rejects(c.getWalletBalance(), (e) => e instanceof ApiError && e.status === 401 && e.code === 'unauthorized');
   assert.equal(told, 1);
   assert.equal(c.token, null);
+  assert.deepEqual(stored, { token: null, refreshToken: null }, 'the stored tokens are forgotten');
   // Without a refresh token: straight to onTokenExpired, as v1.0 did.
   const v1 = client({ token: 'bad', onTokenExpired: () => (told += 1) });
   await assert.rejects(v1.getWalletBalance(), ApiError);
@@ -265,6 +291,44 @@ test('subscribe delivers live chat events and a resume misses none', async () =>
   await waitFor(() => again.some((e) => e.type === 'message.created' && e.data.message === 'while away'));
   assert.ok(!again.some((e) => e.type === 'message.created' && e.data.message === 'first'), 'nothing twice');
   sub2.close();
+});
+
+test('subscribe renews an expired access token before connecting, and needs one to start', async () => {
+  const { c: fan, user } = await newFan();
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const expired = `${b64({ alg: 'HS256' })}.${b64({ sub: user.id, exp: Math.floor(Date.now() / 1000) - 60 })}.c2ln`;
+  const c = client({ token: expired, refreshToken: fan.refreshToken });
+  const got = [];
+  const states = [];
+  const sub = c.subscribe((e) => got.push(e), { onState: (s) => states.push(s) });
+  await waitFor(() => got.some((e) => e.type === 'ready'));
+  assert.notEqual(c.token, expired, 'renewed');
+  assert.equal(states[0], 'open', `no refused handshake first: ${states}`);
+  sub.close();
+  assert.throws(() => client().subscribe(() => {}), /sign in first/);
+  // A session that has ended: told once, and the subscription stops.
+  let told = 0;
+  const gone = client({ token: expired, refreshToken: 'revoked', onTokenExpired: () => (told += 1) });
+  const ended = [];
+  gone.subscribe(() => {}, { onState: (s) => ended.push(s) });
+  await waitFor(() => ended.includes('closed'));
+  assert.equal(told, 1);
+});
+
+test('idempotency keys are random UUIDs, also without crypto.randomUUID', () => {
+  const seen = new Set([newIdempotencyKey(), newIdempotencyKey()]);
+  const original = globalThis.crypto.randomUUID;
+  Object.defineProperty(globalThis.crypto, 'randomUUID', { value: undefined, configurable: true });
+  try {
+    for (let i = 0; i < 100; i += 1) {
+      const k = newIdempotencyKey();
+      assert.match(k, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      seen.add(k);
+    }
+  } finally {
+    Object.defineProperty(globalThis.crypto, 'randomUUID', { value: original, configurable: true });
+  }
+  assert.equal(seen.size, 102);
 });
 
 test('formatMoney and addMoney never go through a float', () => {
