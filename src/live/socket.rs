@@ -47,6 +47,8 @@ const TYPING_EVERY: Duration = Duration::from_secs(2);
 const MAX_BATCH: usize = 64;
 /// A frame the client's TCP window cannot take within this is a dead client.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the server's close frame, how long the client has to answer it.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame {
@@ -227,9 +229,23 @@ async fn serve(
             }
         }
     };
-    tokio::select! {
-        _ = writer => {}
-        _ = reader => {}
+    let server_closed = tokio::select! {
+        _ = writer => true,
+        _ = reader => false,
+    };
+    if server_closed {
+        // RFC 6455 7.1.1: the connection ends once the client has answered
+        // the close. Dropping it at once resets it, and a client with a pong
+        // still to write (to a ping sent before the close) then meets the
+        // reset before it reads the close code that says why.
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(msg)) = rx.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }
 
