@@ -373,7 +373,8 @@ pub fn openapi_document() -> serde_json::Value {
 
 pub fn router(state: AppState) -> Router {
     let (api_router, api) = api_routes().split_for_parts();
-    let api = openapi::document(api);
+    let mut api = openapi::document(api);
+    openapi::deposit_methods(&mut api, &state.wallet.deposit_methods());
     let cors = cors_layer(&state.config);
     let timeout = state.config.request_timeout;
     let body_timeout = state.config.body_read_timeout;

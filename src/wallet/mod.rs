@@ -63,4 +63,9 @@ impl Wallet {
     pub fn db(&self) -> &Db {
         &self.db
     }
+
+    /// The deposit `method`s this deployment's providers accept.
+    pub fn deposit_methods(&self) -> Vec<String> {
+        self.payments.methods()
+    }
 }

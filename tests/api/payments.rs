@@ -384,6 +384,21 @@ async fn the_sandbox_is_off_when_only_stripe_is_configured(engine: Engine) {
     deposit_by(&app, &fan, "1.00", "sandbox")
         .await
         .expect_problem(422, "validation_failed");
+    // The served document lists what this deployment accepts, so a client
+    // generated from it cannot offer the sandbox.
+    let doc = app.get("/api/openapi.json").send().await.expect(200).body;
+    let methods = &doc["components"]["schemas"]["DepositRequest"]["properties"]["method"]["enum"];
+    assert_eq!(
+        *methods,
+        json!([
+            "apple_pay",
+            "card",
+            "credit_card",
+            "debit_card",
+            "google_pay",
+            "stripe"
+        ])
+    );
 }
 
 // Events in every order.

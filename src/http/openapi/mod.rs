@@ -6,7 +6,9 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _};
 
 mod rules;
-pub use rules::{NON_BLANK_TEXT_PATTERN, TEXT_PATTERN, WEB_ADDRESS_PATTERN, document};
+pub use rules::{
+    NON_BLANK_TEXT_PATTERN, TEXT_PATTERN, WEB_ADDRESS_PATTERN, deposit_methods, document,
+};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(

@@ -16,6 +16,17 @@ pub fn document(api: OpenApi) -> serde_json::Value {
     doc
 }
 
+/// The deposit `method`s of the deployment that serves the document, as an
+/// enumeration: which are accepted depends on the providers it enabled, so
+/// only the served document can list them (the one `paiecashfan openapi`
+/// prints describes no deployment and keeps a plain string).
+pub fn deposit_methods(doc: &mut serde_json::Value, methods: &[String]) {
+    let schema = &mut doc["components"]["schemas"]["DepositRequest"]["properties"]["method"];
+    if schema.is_object() && !methods.is_empty() {
+        schema["enum"] = serde_json::json!(methods);
+    }
+}
+
 /// Rules that tie fields of one request body together, as the server's
 /// `Validate` checks them, stated with `anyOf`/`oneOf` so a generator (and
 /// a reader) knows them: a recipient by id or by e-mail; a match's away
