@@ -308,60 +308,59 @@ async fn demo_wallet(state: &AppState, user_id: &str) -> anyhow::Result<()> {
 
 /// The v1.0 demo account; its short password predates the 8-character rule.
 pub async fn demo_fan(state: &AppState) -> anyhow::Result<User> {
-    if let Some(existing) = users::find_by_email(state.db.reader(), DEMO_EMAIL).await? {
-        return Ok(existing.user);
-    }
-    let hash = password::hash(DEMO_PASSWORD.to_owned())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let created = state
-        .auth
-        .create_user(
-            DEMO_EMAIL,
-            &hash,
-            "Demo Fan",
-            Some("AS_MONACO"),
-            Role::Fan,
-            None,
-        )
-        .await;
-    match created {
-        Ok(user) => Ok(user),
-        // Another instance seeded it at the same moment.
-        Err(AuthError::EmailTaken) => users::find_by_email(state.db.reader(), DEMO_EMAIL)
-            .await?
-            .map(|r| r.user)
-            .ok_or_else(|| anyhow::anyhow!("demo user missing")),
-        Err(e) => Err(anyhow::anyhow!("{e}")),
-    }
+    let account = DemoAccount {
+        email: DEMO_EMAIL,
+        password: DEMO_PASSWORD,
+        name: "Demo Fan",
+        club: Some("AS_MONACO"),
+        role: Role::Fan,
+        staff_of: None,
+    };
+    seed_account(state, &account).await
 }
 
 /// A staff member of AS Monaco who can sign in, so the demo's gate screen can
 /// be tried on the demo fan's tickets.
 async fn demo_gate_staff(state: &AppState) -> anyhow::Result<()> {
-    if users::find_by_email(state.db.reader(), DEMO_GATE_EMAIL)
-        .await?
-        .is_some()
-    {
-        return Ok(());
+    let account = DemoAccount {
+        email: DEMO_GATE_EMAIL,
+        password: DEMO_GATE_PASSWORD,
+        name: "Gate Staff (AS Monaco)",
+        club: None,
+        role: Role::Staff,
+        staff_of: Some("AS_MONACO"),
+    };
+    seed_account(state, &account).await.map(|_| ())
+}
+
+struct DemoAccount {
+    email: &'static str,
+    password: &'static str,
+    name: &'static str,
+    club: Option<&'static str>,
+    role: Role,
+    staff_of: Option<&'static str>,
+}
+
+/// The account, created unless it exists.
+async fn seed_account(state: &AppState, a: &DemoAccount) -> anyhow::Result<User> {
+    if let Some(existing) = users::find_by_email(state.db.reader(), a.email).await? {
+        return Ok(existing.user);
     }
-    let hash = password::hash(DEMO_GATE_PASSWORD.to_owned())
+    let hash = password::hash(a.password.to_owned())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let created = state
         .auth
-        .create_user(
-            DEMO_GATE_EMAIL,
-            &hash,
-            "Gate Staff (AS Monaco)",
-            None,
-            Role::Staff,
-            Some("AS_MONACO"),
-        )
+        .create_user(a.email, &hash, a.name, a.club, a.role, a.staff_of)
         .await;
     match created {
+        Ok(user) => Ok(user),
         // Another instance seeded it at the same moment.
-        Ok(_) | Err(AuthError::EmailTaken) => Ok(()),
+        Err(AuthError::EmailTaken) => users::find_by_email(state.db.reader(), a.email)
+            .await?
+            .map(|r| r.user)
+            .ok_or_else(|| anyhow::anyhow!("demo user {} missing", a.email)),
         Err(e) => Err(anyhow::anyhow!("{e}")),
     }
 }

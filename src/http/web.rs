@@ -66,25 +66,27 @@ fn etags() -> &'static [String] {
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let index = get(fixed("index.html"));
     Router::new()
         // A person who opens the server's address lands on the demo.
         .route("/", get(|| async { Redirect::to("/demo") }))
         // Browsers ask for it on every page, the docs' included.
-        .route(
-            "/favicon.ico",
-            get(|headers: HeaderMap| async move { asset("favicon.svg", &headers) }),
-        )
-        .route("/demo", get(|headers: HeaderMap| async move { asset("index.html", &headers) }))
-        .route(
-            "/demo/",
-            get(|headers: HeaderMap| async move { asset("index.html", &headers) }),
-        )
+        .route("/favicon.ico", get(fixed("favicon.svg")))
+        .route("/demo", index.clone())
+        .route("/demo/", index)
         .route(
             "/demo/{file}",
             get(|Path(file): Path<String>, headers: HeaderMap| async move {
                 asset(&file, &headers)
             }),
         )
+}
+
+/// A handler answering one named asset.
+fn fixed(
+    name: &'static str,
+) -> impl Fn(HeaderMap) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    move |headers: HeaderMap| std::future::ready(asset(name, &headers))
 }
 
 fn asset(name: &str, headers: &HeaderMap) -> Response {
