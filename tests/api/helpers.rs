@@ -713,6 +713,29 @@ pub async fn kill_9(child: &mut tokio::process::Child) {
 }
 
 /// `hours` from now, as the API writes times.
+/// A PSG home match against OM, created by PSG staff with these ticket
+/// categories; returns (event, staff).
+pub async fn psg_home_match(
+    app: &TestApp,
+    kickoff_in_hours: i64,
+    per_fan: i64,
+    categories: Value,
+) -> (Value, Fan) {
+    let staff = app.staff(Some("PSG")).await;
+    let r = app
+        .post("/api/admin/events")
+        .token(&staff.token)
+        .json(&json!({
+            "homeClub": "PSG", "awayClub": "OM", "competition": "Ligue 1", "venue": "Parc des Princes",
+            "kickoff": rfc3339_in(kickoff_in_hours), "perFanLimit": per_fan,
+            "categories": categories,
+        }))
+        .send()
+        .await
+        .expect(201);
+    (r.body["event"].clone(), staff)
+}
+
 pub fn rfc3339_in(hours: i64) -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
         .format(&time::format_description::well_known::Rfc3339)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, TestApp, deposit, redis_url, rfc3339_in, spawn_with};
+use crate::helpers::{Engine, Fan, TestApp, deposit, psg_home_match, redis_url, spawn_with};
 
 both_engines!(
     seats_on_the_list_follow_a_purchase_here_at_once_and_elsewhere_within_the_bound,
@@ -26,19 +26,9 @@ const BOUND: Duration = Duration::from_millis(1000 + 700);
 
 /// A PSG home match with 30 seats in one category.
 async fn psg_match(app: &TestApp) -> String {
-    let staff = app.staff(Some("PSG")).await;
-    let r = app
-        .post("/api/admin/events")
-        .token(&staff.token)
-        .json(&json!({
-            "homeClub": "PSG", "awayClub": "OM", "competition": "Ligue 1", "venue": "Parc des Princes",
-            "kickoff": rfc3339_in(72), "perFanLimit": 4,
-            "categories": [{"name": "Auteuil", "price": "40.00", "capacity": 30}]
-        }))
-        .send()
-        .await
-        .expect(201);
-    r.body["event"]["id"].as_str().unwrap().to_owned()
+    let categories = json!([{"name": "Auteuil", "price": "40.00", "capacity": 30}]);
+    let (event, _) = psg_home_match(app, 72, 4, categories).await;
+    event["id"].as_str().unwrap().to_owned()
 }
 
 /// Seats left in the match, as the public list shows it.

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::{
-    Engine, Fan, Resp, TestApp, balance, deposit, rfc3339_in, spawn_app, spawn_with, verify_ok,
+    Engine, Fan, Resp, TestApp, balance, deposit, psg_home_match, rfc3339_in, spawn_app,
+    spawn_with, verify_ok,
 };
 
 both_engines!(
@@ -84,20 +85,11 @@ async fn psg_match(
     per_fan: i64,
     kickoff_in_hours: i64,
 ) -> (Value, Fan) {
-    let staff = app.staff(Some("PSG")).await;
-    let r = app
-        .post("/api/admin/events")
-        .token(&staff.token)
-        .json(&json!({
-            "homeClub": "PSG", "awayClub": "OM", "competition": "Ligue 1", "venue": "Parc des Princes",
-            "kickoff": rfc3339_in(kickoff_in_hours), "perFanLimit": per_fan,
-            "categories": [{"name": "Auteuil", "price": price, "capacity": capacity},
-                           {"name": "Loge", "price": "200.00", "capacity": 2}]
-        }))
-        .send()
-        .await
-        .expect(201);
-    (r.body["event"].clone(), staff)
+    let categories = json!([
+        {"name": "Auteuil", "price": price, "capacity": capacity},
+        {"name": "Loge", "price": "200.00", "capacity": 2},
+    ]);
+    psg_home_match(app, kickoff_in_hours, per_fan, categories).await
 }
 
 async fn rich_fan(app: &TestApp, name: &str) -> Fan {
