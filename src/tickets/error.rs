@@ -33,6 +33,9 @@ pub enum TicketError {
     NotValid(String),
     #[error("this scan is being processed")]
     ScanInFlight,
+    /// The nonce already named another scan (another code, kind or scanner).
+    #[error("this nonce was used for another scan: scan again with a new nonce")]
+    NonceReused,
     #[error("{0}")]
     NotTransferable(String),
     #[error("{0}")]
@@ -73,6 +76,7 @@ impl From<TicketError> for ApiError {
             TicketError::SoldOut => ApiError::conflict("sold_out", detail),
             TicketError::NotValid(_) => ApiError::conflict("ticket_not_valid", detail),
             TicketError::ScanInFlight => ApiError::conflict("scan_in_flight", detail),
+            TicketError::NonceReused => ApiError::unprocessable("nonce_reused", detail),
             TicketError::NotTransferable(_) => ApiError::conflict("not_transferable", detail),
             TicketError::NotRefundable(_) => ApiError::conflict("not_refundable", detail),
             TicketError::RefundWindowClosed(_) => {

@@ -13,6 +13,11 @@ use crate::tickets::signing::{TicketClaims, TokenError};
 use crate::tickets::store::gate::{self as gate_store, Checkin};
 use crate::tickets::store::*;
 
+/// How far an offline device's clock may be from the server's: an upload
+/// dated further ahead is refused, a scan dated further before its ticket
+/// was bought is `invalid`.
+pub const DEVICE_CLOCK_SKEW_MS: i64 = 5 * 60_000;
+
 impl Tickets {
     /// Staff of the event's home club, or an admin.
     async fn require_gate_staff(&self, user: &Caller, event_id: &str) -> Result<(), TicketError> {
@@ -63,11 +68,13 @@ impl Tickets {
             .or_else(|| claims.as_ref().ok().map(|c| c.event_id.to_string()))
             .unwrap_or_default();
 
+        let fingerprint = scan_fingerprint(staff_id, &scan);
         let mut tx = self.db.begin_write().await?;
         if let Some(nonce) = scan.nonce
-            && let Some(previous) = stored_answer(tx.conn(), &record_event, nonce).await?
+            && let Some(previous) =
+                stored_answer(tx.conn(), &record_event, nonce, &fingerprint).await?
         {
-            return Ok(previous);
+            return previous;
         }
 
         let mut res = self.decide(tx.conn(), &scan, &claims, at, batch).await?;
@@ -88,6 +95,7 @@ impl Tickets {
                 reason: &res.reason,
                 response: &response,
                 source: if batch { "batch" } else { "online" },
+                scan_hash: &fingerprint,
                 scanned_at: at,
                 now,
             },
@@ -100,9 +108,10 @@ impl Tickets {
                 drop(tx);
                 let mut conn = self.db.reader().acquire().await?;
                 if let Some(nonce) = scan.nonce
-                    && let Some(previous) = stored_answer(&mut conn, &record_event, nonce).await?
+                    && let Some(previous) =
+                        stored_answer(&mut conn, &record_event, nonce, &fingerprint).await?
                 {
-                    return Ok(previous);
+                    return previous;
                 }
                 return Err(TicketError::ScanInFlight);
             }
@@ -110,6 +119,26 @@ impl Tickets {
         }
         res.replayed = false;
         Ok(res)
+    }
+
+    /// An uploaded offline scan: as [`Tickets::checkin`], except that a
+    /// nonce already used for another scan is this scan's answer
+    /// (`nonce_reused`), since the rest of the upload still counts.
+    pub async fn upload_scan(
+        &self,
+        staff_id: &str,
+        scan: Scan<'_>,
+    ) -> Result<CheckinResult, TicketError> {
+        let (exit, nonce) = (scan.exit, scan.nonce);
+        match self.checkin(staff_id, scan).await {
+            Err(TicketError::NonceReused) => Ok(result(
+                "nonce_reused",
+                TicketError::NonceReused.to_string(),
+                exit,
+                nonce,
+            )),
+            other => other,
+        }
     }
 
     async fn decide(
@@ -177,6 +206,16 @@ impl Tickets {
         };
         if let Admission::Refused { status, reason } = verdict {
             return Ok(with(res, status, reason.into()));
+        }
+        // A device's clock may be a little off, not by more: an upload dated
+        // long before the ticket existed would otherwise win "earliest scan"
+        // over any real one.
+        if batch && at < t.created_at - DEVICE_CLOCK_SKEW_MS {
+            return Ok(with(
+                res,
+                "invalid",
+                "scanned before the ticket was bought: check the device's clock".into(),
+            ));
         }
         let version = t.view.version;
         if exit {
@@ -327,16 +366,43 @@ fn result(
     }
 }
 
+/// What makes two requests the same scan: who scanned which code, and
+/// whether in or out. A device retrying a scan sends all of it again; the
+/// same nonce with anything else is another scan.
+fn scan_fingerprint(staff_id: &str, scan: &Scan<'_>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        staff_id,
+        if scan.exit { "exit" } else { "entry" },
+        scan.qr_code,
+    ] {
+        // Lengths first, so no two different scans hash the same bytes.
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// The answer given to the scan with this nonce, when it was this scan; a
+/// refusal when the nonce named another one (or a scan recorded before
+/// scans had fingerprints).
 async fn stored_answer(
     conn: &mut AnyConnection,
     event_id: &str,
     nonce: &str,
-) -> Result<Option<CheckinResult>, TicketError> {
-    Ok(gate_store::answer_to_nonce(conn, event_id, nonce)
-        .await?
-        .and_then(|s| serde_json::from_str::<CheckinResult>(&s).ok())
+    fingerprint: &str,
+) -> Result<Option<Result<CheckinResult, TicketError>>, TicketError> {
+    let Some((response, hash)) = gate_store::answer_to_nonce(conn, event_id, nonce).await? else {
+        return Ok(None);
+    };
+    if hash.as_deref() != Some(fingerprint) {
+        return Ok(Some(Err(TicketError::NonceReused)));
+    }
+    Ok(serde_json::from_str::<CheckinResult>(&response)
+        .ok()
         .map(|mut r| {
             r.replayed = true;
-            r
+            Ok(r)
         }))
 }

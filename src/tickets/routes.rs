@@ -6,13 +6,14 @@ use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::domain::Invalid;
 use crate::error::{ApiResult, Problem};
 use crate::http::cache::PublicRead;
 use crate::http::extract::{ApiJson, ApiQuery, AuthUser, RequestAuth};
 use crate::http::idempotency::{self, Answer, IdempotencyKey};
 use crate::replay::Replay;
 use crate::tickets::Tickets;
-use crate::tickets::gate::Scan;
+use crate::tickets::gate::{DEVICE_CLOCK_SKEW_MS, Scan};
 use crate::tickets::model::*;
 use crate::tickets::purchase::PurchaseInput;
 
@@ -253,7 +254,9 @@ async fn refund(
 #[utoipa::path(post, path = "/checkin", tag = "gate", security(("bearerAuth" = [])),
     request_body = CheckinRequest,
     responses((status = 200, body = CheckinResult, description = "the scan's outcome in `status`"),
-        (status = 403, body = Problem, content_type = "application/problem+json")))]
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Json422, content_type = "application/problem+json",
+            description = "a field is missing or invalid, or `nonce_reused`: the nonce already named another scan (another code, kind or scanner)")))]
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 async fn checkin(
     State(tickets): State<Tickets>,
@@ -273,7 +276,10 @@ async fn checkin(
 }
 
 /// Upload the scans an offline device made: the earliest scan of a ticket
-/// wins, every later one is reported as a duplicate.
+/// wins, every later one is reported as a duplicate. A scan dated more than 5
+/// minutes before its ticket was bought is `invalid`; one dated more than 5
+/// minutes ahead of the server's clock refuses the upload (422, nothing
+/// recorded).
 #[utoipa::path(post, path = "/checkin/batch", tag = "gate", security(("bearerAuth" = [])),
     request_body = BatchRequest,
     responses((status = 200, body = BatchResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -284,10 +290,25 @@ async fn checkin_batch(
     user: AuthUser,
     ApiJson(body): ApiJson<BatchRequest>,
 ) -> ApiResult<Json<BatchResponse>> {
+    let latest = crate::db::now_ms() + DEVICE_CLOCK_SKEW_MS;
     let mut scans: Vec<(i64, &BatchScan)> = body
         .scans
         .iter()
-        .map(|s| Ok((parse_time("scannedAt", &s.scanned_at)?, s)))
+        .map(|s| {
+            let at = parse_time("scannedAt", &s.scanned_at)?;
+            if at > latest {
+                return Err(Invalid::field(
+                    "scannedAt",
+                    "in_the_future",
+                    format!(
+                        "{} is in the future: check the device's clock",
+                        s.scanned_at
+                    ),
+                )
+                .into());
+            }
+            Ok((at, s))
+        })
         .collect::<ApiResult<_>>()?;
     scans.sort_by_key(|(at, _)| *at);
     let first = Scan {
@@ -302,7 +323,7 @@ async fn checkin_batch(
     let mut results = Vec::with_capacity(scans.len());
     for (at, s) in scans {
         let r = tickets
-            .checkin(
+            .upload_scan(
                 &user.id,
                 Scan {
                     qr_code: &s.qr_code,

@@ -34,6 +34,7 @@ both_engines!(
     an_unknown_qr_code_format_is_refused,
     fans_and_other_clubs_staff_cannot_scan,
     a_scan_retried_with_its_nonce_gets_the_same_answer,
+    a_nonce_replays_only_the_scan_it_was_made_for,
     a_used_ticket_is_refused_at_the_second_scan,
     a_fan_who_steps_out_gets_back_in,
     two_gates_scanning_one_ticket_at_once_let_in_one_fan,
@@ -63,6 +64,8 @@ both_engines!(
     an_earlier_offline_scan_becomes_the_first_scan,
     uploading_the_same_scans_again_changes_nothing,
     an_upload_with_a_bad_scan_time_is_refused,
+    an_upload_dated_ahead_of_the_server_is_refused_and_records_nothing,
+    a_scan_dated_long_before_the_ticket_was_bought_does_not_count,
     // Other fans' tickets.
     another_fans_ticket_cannot_be_seen_moved_or_refunded,
     my_tickets_need_a_sign_in,
@@ -636,6 +639,81 @@ async fn a_scan_retried_with_its_nonce_gets_the_same_answer(engine: Engine) {
     assert_eq!(retry["replayed"], true);
 }
 
+async fn a_nonce_replays_only_the_scan_it_was_made_for(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let s = sold(&app, 2).await;
+    let (token, first) = first_scan(&app, &s).await;
+    assert_eq!(first["status"], "ok", "{first}");
+    let second = qr_code(&app, &s.fan, &s.ids[1]).await;
+    // The same nonce with another code, another kind of scan or another
+    // scanner is not a retry: refused, and it does not get the first
+    // scan's "ok".
+    let other_staff = app.staff(Some("PSG")).await;
+    for (staff, body) in [
+        (
+            &s.staff,
+            json!({"qrCode": second, "eventId": s.eid, "gate": "A1", "nonce": "n-1"}),
+        ),
+        (
+            &s.staff,
+            json!({"qrCode": "not a ticket", "eventId": s.eid, "gate": "A1", "nonce": "n-1"}),
+        ),
+        (
+            &s.staff,
+            json!({"qrCode": token, "eventId": s.eid, "gate": "A1", "nonce": "n-1", "type": "exit"}),
+        ),
+        (
+            &other_staff,
+            json!({"qrCode": token, "eventId": s.eid, "gate": "A1", "nonce": "n-1"}),
+        ),
+    ] {
+        app.post("/api/tickets/checkin")
+            .token(&staff.token)
+            .json(&body)
+            .send()
+            .await
+            .expect_problem(422, "nonce_reused");
+    }
+    // Nothing was recorded for them: the second ticket is still unused,
+    // and the first is still inside.
+    let fresh = scan(
+        &app,
+        &s.staff,
+        json!({"qrCode": second, "eventId": s.eid, "nonce": "n-2"}),
+    )
+    .await;
+    assert_eq!(fresh["reason"], "welcome", "{fresh}");
+    let retry = scan(
+        &app,
+        &s.staff,
+        json!({"qrCode": token, "eventId": s.eid, "gate": "A1", "nonce": "n-1"}),
+    )
+    .await;
+    assert_eq!(
+        (retry["status"].as_str(), retry["replayed"].as_bool()),
+        (Some("ok"), Some(true))
+    );
+    // In an upload, the reused nonce is that scan's answer; the rest counts.
+    let own = app
+        .post("/api/tickets/checkin/batch")
+        .token(&s.staff.token)
+        .json(&json!({"eventId": s.eid, "scans": [
+            {"qrCode": second, "scannedAt": secs_ago(5), "nonce": "n-1"},
+            // Later than its online scan: a duplicate.
+            {"qrCode": token, "scannedAt": secs_ago(-2), "nonce": "n-3"},
+        ]}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        own.body["results"][0]["status"], "nonce_reused",
+        "{}",
+        own.body
+    );
+    assert_eq!(own.body["results"][1]["status"], "already_redeemed");
+    assert_eq!(own.body["accepted"], 0);
+}
+
 async fn a_used_ticket_is_refused_at_the_second_scan(engine: Engine) {
     let app = spawn_app(engine).await;
     let s = sold(&app, 1).await;
@@ -1165,19 +1243,23 @@ async fn changes_after_the_sync(app: &TestApp, o: &Offline) {
     );
 }
 
-/// What an offline device scanned meanwhile: ticket 3 twice, ticket 2
-/// before the online scan, and ticket 0's old code.
+/// An RFC 3339 time this many seconds ago (negative: ahead).
+fn secs_ago(secs: i64) -> String {
+    (time::OffsetDateTime::now_utc() - time::Duration::seconds(secs))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// What an offline device scanned meanwhile (its clock a little behind the
+/// server's): ticket 3 twice, ticket 2 before the online scan, and ticket
+/// 0's old code.
 fn offline_scans(o: &Offline) -> Value {
-    let ago = |mins: i64| {
-        (time::OffsetDateTime::now_utc() - time::Duration::minutes(mins))
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
+    let ago = secs_ago;
     json!({"eventId": o.eid, "gate": "offline-1", "scans": [
-        {"qrCode": o.t[3].1, "scannedAt": ago(5), "nonce": "d1-1"},
-        {"qrCode": o.t[3].1, "scannedAt": ago(10), "nonce": "d1-2"},
-        {"qrCode": o.t[2].1, "scannedAt": ago(30), "nonce": "d1-3"},
-        {"qrCode": o.t[0].1, "scannedAt": ago(1), "nonce": "d1-4"},
+        {"qrCode": o.t[3].1, "scannedAt": ago(50), "nonce": "d1-1"},
+        {"qrCode": o.t[3].1, "scannedAt": ago(100), "nonce": "d1-2"},
+        {"qrCode": o.t[2].1, "scannedAt": ago(200), "nonce": "d1-3"},
+        {"qrCode": o.t[0].1, "scannedAt": ago(10), "nonce": "d1-4"},
     ]})
 }
 
@@ -1298,6 +1380,76 @@ async fn an_upload_with_a_bad_scan_time_is_refused(engine: Engine) {
         .send()
         .await
         .expect_problem(422, "validation_failed");
+}
+
+async fn an_upload_dated_ahead_of_the_server_is_refused_and_records_nothing(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    let ahead = json!({"eventId": o.eid, "scans": [
+        {"qrCode": o.t[0].1, "scannedAt": secs_ago(60), "nonce": "f-1"},
+        {"qrCode": o.t[1].1, "scannedAt": secs_ago(-3600), "nonce": "f-2"},
+    ]});
+    let r = app
+        .post("/api/tickets/checkin/batch")
+        .token(&o.staff.token)
+        .json(&ahead)
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["code"], "in_the_future", "{}", r.body);
+    // Nothing of it counted, not even the scan that was in range.
+    let first = scan(
+        &app,
+        &o.staff,
+        json!({"qrCode": o.t[0].1, "eventId": o.eid}),
+    )
+    .await;
+    assert_eq!(
+        (first["status"].as_str(), first["reason"].as_str()),
+        (Some("ok"), Some("welcome"))
+    );
+}
+
+async fn a_scan_dated_long_before_the_ticket_was_bought_does_not_count(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    // Admitted online; then an upload dated years back would be "earlier".
+    let live = scan(
+        &app,
+        &o.staff,
+        json!({"qrCode": o.t[0].1, "eventId": o.eid}),
+    )
+    .await;
+    assert_eq!(live["status"], "ok");
+    let old = json!({"eventId": o.eid, "gate": "G", "scans": [
+        {"qrCode": o.t[0].1, "scannedAt": "2000-01-01T00:00:00Z", "nonce": "o-1"},
+        {"qrCode": o.t[1].1, "scannedAt": "2000-01-01T00:00:00Z", "nonce": "o-2"},
+    ]});
+    let r = upload(&app, &o, &old).await;
+    let statuses: Vec<&str> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["invalid", "invalid"], "{}", r.body);
+    assert_eq!(r.body["accepted"], 0);
+    // The online scan is still the first; the other ticket is still unused.
+    let again = scan(
+        &app,
+        &o.staff,
+        json!({"qrCode": o.t[0].1, "eventId": o.eid}),
+    )
+    .await;
+    assert_eq!(again["status"], "already_redeemed");
+    assert_ne!(again["firstScan"]["gate"], "G");
+    let other = scan(
+        &app,
+        &o.staff,
+        json!({"qrCode": o.t[1].1, "eventId": o.eid}),
+    )
+    .await;
+    assert_eq!(other["reason"], "welcome");
 }
 
 // Other fans' tickets.

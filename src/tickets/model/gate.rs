@@ -77,7 +77,9 @@ pub struct CheckinTicket {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckinResult {
-    /// `ok`, `already_redeemed`, `invalid`, `wrong_event`, `revoked`, `refunded`.
+    /// `ok`, `already_redeemed`, `invalid`, `wrong_event`, `revoked`,
+    /// `refunded`; in an upload also `nonce_reused` (the nonce already named
+    /// another scan: nothing was recorded for this one).
     pub status: String,
     pub reason: String,
     #[serde(rename = "type")]

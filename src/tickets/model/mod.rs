@@ -194,7 +194,7 @@ impl Validate for QrQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransferRequest {
-    /// The new holder's user id (or give `recipientEmail`).
+    /// The new holder's user id (or give `recipientEmail`, not both).
     #[schema(min_length = 1, max_length = 64)]
     pub recipient_id: Option<String>,
     #[schema(min_length = 3, max_length = 254)]

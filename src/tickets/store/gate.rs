@@ -14,19 +14,20 @@ pub(in crate::tickets) async fn home_club_of(
     Ok(row.map(|r| r.0))
 }
 
-/// The answer already given to a scan with this nonce (a device's retry).
+/// The answer already given to a scan with this nonce (a device's retry),
+/// with what that scan was (its fingerprint).
 pub(in crate::tickets) async fn answer_to_nonce(
     conn: &mut AnyConnection,
     event_id: &str,
     nonce: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT response FROM ticket_checkins WHERE event_id = $1 AND nonce = $2")
-            .bind(event_id)
-            .bind(nonce)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.map(|r| r.0))
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT response, scan_hash FROM ticket_checkins WHERE event_id = $1 AND nonce = $2",
+    )
+    .bind(event_id)
+    .bind(nonce)
+    .fetch_optional(conn)
+    .await
 }
 
 pub(in crate::tickets) struct Checkin<'a> {
@@ -43,6 +44,8 @@ pub(in crate::tickets) struct Checkin<'a> {
     pub response: &'a str,
     /// `online` or `batch`.
     pub source: &'a str,
+    /// What the scan was, so its nonce replays only it.
+    pub scan_hash: &'a str,
     pub scanned_at: i64,
     pub now: i64,
 }
@@ -54,8 +57,8 @@ pub(in crate::tickets) async fn record_checkin(
     c: Checkin<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO ticket_checkins (id, ticket_id, event_id, staff_id, kind, gate, nonce, status, reason, response, source, scanned_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO ticket_checkins (id, ticket_id, event_id, staff_id, kind, gate, nonce, status, reason, response, source, scanned_at, created_at, scan_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(c.id)
     .bind(c.ticket_id)
@@ -70,6 +73,7 @@ pub(in crate::tickets) async fn record_checkin(
     .bind(c.source)
     .bind(c.scanned_at)
     .bind(c.now)
+    .bind(c.scan_hash)
     .execute(conn)
     .await?;
     Ok(())

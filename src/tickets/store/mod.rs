@@ -246,6 +246,8 @@ pub(super) struct TicketRow {
     pub(super) price_minor: i64,
     pub(super) first_used_at: Option<i64>,
     pub(super) first_used_gate: Option<String>,
+    /// When the ticket was bought (ms).
+    pub(super) created_at: i64,
 }
 
 impl TicketDbRow {
@@ -297,6 +299,7 @@ impl TicketDbRow {
             price_minor: self.price,
             first_used_at: self.first_used_at,
             first_used_gate: self.first_used_gate,
+            created_at: self.created_at,
         })
     }
 }
