@@ -109,7 +109,14 @@ impl Checks {
                 "required",
                 "give recipientId or recipientEmail",
             ),
-            (Some(id), _) => self.text("recipientId", id, 1, 64),
+            // Two ways to name someone, which could name two people: the
+            // server would have to pick one without the client knowing which.
+            (Some(_), Some(_)) => self.push(
+                "recipientEmail",
+                "conflict",
+                "give recipientId or recipientEmail, not both",
+            ),
+            (Some(id), None) => self.text("recipientId", id, 1, 64),
             (None, Some(e)) => self.text("recipientEmail", e, 3, 254),
         }
     }

@@ -100,7 +100,7 @@ impl Validate for ListQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendRequest {
-    /// The recipient's user id (or give `recipientEmail`).
+    /// The recipient's user id (or give `recipientEmail`, not both).
     #[schema(min_length = 1, max_length = 64)]
     pub recipient_id: Option<String>,
     #[schema(min_length = 3, max_length = 254)]
@@ -111,7 +111,6 @@ pub struct SendRequest {
     /// ISO 4217; defaults to your primary currency.
     #[schema(value_type = Option<String>, example = "EUR")]
     pub currency: Option<Currency>,
-    #[schema(max_length = 140)]
     #[schema(max_length = 140)]
     pub note: Option<String>,
 }

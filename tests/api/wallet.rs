@@ -24,6 +24,7 @@ both_engines!(
     // Refused sends and amounts.
     a_fan_cannot_send_money_to_themselves,
     sending_to_an_unknown_or_missing_recipient_is_refused,
+    a_recipient_named_twice_is_refused,
     an_overdraft_is_refused_and_moves_nothing,
     the_whole_balance_can_be_sent_and_not_a_cent_more,
     malformed_amounts_are_refused_for_sends_and_deposits,
@@ -362,6 +363,63 @@ async fn sending_to_an_unknown_or_missing_recipient_is_refused(engine: Engine) {
     send(&app, &a, &json!({"amount": "1.00"}))
         .await
         .expect_problem(422, "validation_failed");
+}
+
+async fn a_recipient_named_twice_is_refused(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (a, b) = sender_and_receiver(&app).await;
+    let c = app.fan("Chloé", "PSG").await;
+    // An id and an e-mail that name two people: the server will not pick.
+    for email in [&c.email, &b.email] {
+        let r = send(
+            &app,
+            &a,
+            &json!({"recipientId": b.id, "recipientEmail": email, "amount": "1.00"}),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "recipientEmail");
+    }
+    assert_eq!(balance(&app, &a).await, "20.00");
+    assert_eq!(balance(&app, &b).await, "0.00");
+    assert_eq!(balance(&app, &c).await, "0.00");
+    // The same for a ticket.
+    let (event, _) = crate::helpers::psg_home_match(
+        &app,
+        72,
+        4,
+        json!([{"name": "Auteuil", "price": "5.00", "capacity": 10}]),
+    )
+    .await;
+    let t = app
+        .post("/api/tickets/purchase")
+        .token(&a.token)
+        .json(&json!({"eventId": event["id"], "category": "Auteuil"}))
+        .send()
+        .await
+        .expect(201)
+        .body["ticket"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(&format!("/api/tickets/{t}/transfer"))
+        .token(&a.token)
+        .json(&json!({"recipientId": b.id, "recipientEmail": c.email}))
+        .send()
+        .await
+        .expect_problem(422, "validation_failed");
+    let mine = app
+        .get("/api/tickets/my-tickets")
+        .token(&a.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        mine.body["tickets"][0]["id"],
+        t.as_str(),
+        "still the sender's"
+    );
+    verify_ok(&app).await;
 }
 
 async fn an_overdraft_is_refused_and_moves_nothing(engine: Engine) {

@@ -1458,7 +1458,10 @@ export interface paths {
         put?: never;
         /**
          * Upload the scans an offline device made: the earliest scan of a ticket
-         *     wins, every later one is reported as a duplicate.
+         *     wins, every later one is reported as a duplicate. A scan dated more than 5
+         *     minutes before its ticket was bought is `invalid`; one dated more than 5
+         *     minutes ahead of the server's clock refuses the upload (422, nothing
+         *     recorded).
          */
         post: operations["checkin_batch"];
         delete?: never;
@@ -1968,7 +1971,11 @@ export interface components {
             reason: string;
             /** @description True when the nonce was seen before and this is the first answer again. */
             replayed: boolean;
-            /** @description `ok`, `already_redeemed`, `invalid`, `wrong_event`, `revoked`, `refunded`. */
+            /**
+             * @description `ok`, `already_redeemed`, `invalid`, `wrong_event`, `revoked`,
+             *     `refunded`; in an upload also `nonce_reused` (the nonce already named
+             *     another scan: nothing was recorded for this one).
+             */
             status: string;
             ticket?: components["schemas"]["CheckinTicket"] | null;
             type: string;
@@ -3047,7 +3054,7 @@ export interface components {
             currency?: "EUR" | "USD" | "GBP" | "MAD" | "XOF" | "XAF" | null;
             note?: string | null;
             recipientEmail?: string | null;
-            /** @description The recipient's user id (or give `recipientEmail`). */
+            /** @description The recipient's user id (or give `recipientEmail`, not both). */
             recipientId?: string | null;
         } & ({
             recipientId: string;
@@ -3268,7 +3275,7 @@ export interface components {
         };
         TransferRequest: {
             recipientEmail?: string | null;
-            /** @description The new holder's user id (or give `recipientEmail`). */
+            /** @description The new holder's user id (or give `recipientEmail`, not both). */
             recipientId?: string | null;
         } & ({
             recipientId: string;
@@ -10742,7 +10749,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description a field is missing or invalid (`errors` lists them) */
+            /** @description a field is missing or invalid, or `nonce_reused`: the nonce already named another scan (another code, kind or scanner) */
             422: {
                 headers: {
                     /** @description the API version of this answer */

@@ -29,7 +29,7 @@ pub fn deposit_methods(doc: &mut serde_json::Value, methods: &[String]) {
 
 /// Rules that tie fields of one request body together, as the server's
 /// `Validate` checks them, stated with `anyOf`/`oneOf` so a generator (and
-/// a reader) knows them: a recipient by id or by e-mail; a match's away
+/// a reader) knows them: a recipient by id or by e-mail, not both; a match's away
 /// side as a club or a team name; a direct conversation with exactly one
 /// other fan and no name, a group with 1 to 99 and a name.
 fn rules_across_fields(doc: &mut serde_json::Value) {
@@ -40,11 +40,18 @@ fn rules_across_fields(doc: &mut serde_json::Value) {
             {"required": [b], "properties": {b: {"type": "string"}}},
         ]})
     };
+    // Exactly one of the two: with both, both branches hold and oneOf fails.
+    let one_of = |a: &str, b: &str| {
+        json!({"oneOf": [
+            {"required": [a], "properties": {a: {"type": "string"}}},
+            {"required": [b], "properties": {b: {"type": "string"}}},
+        ]})
+    };
     let member = json!({"type": "string", "minLength": 1, "maxLength": 64});
     let group_max = crate::social::model::GROUP_MAX - 1;
     let rules = [
-        ("SendRequest", either("recipientId", "recipientEmail")),
-        ("TransferRequest", either("recipientId", "recipientEmail")),
+        ("SendRequest", one_of("recipientId", "recipientEmail")),
+        ("TransferRequest", one_of("recipientId", "recipientEmail")),
         ("NewEvent", either("awayClub", "awayTeam")),
         (
             "NewConversation",
