@@ -73,16 +73,20 @@ pub async fn run(socket: WebSocket, live: Live, who: Opener, resume: Option<i64>
         live.hub.keep_only(id, &current);
         Ok::<_, sqlx::Error>(())
     };
-    match memberships.await {
+    let closing = match memberships.await {
         Ok(()) => serve(socket, &live, &who, resume, sub).await,
         Err(e) => {
             tracing::warn!(error = %e, "live: cannot load memberships");
             let mut socket = socket;
             let _ = socket.send(close(1011, "try again")).await;
+            None
         }
-    }
+    };
     live.hub.unregister(id);
     metrics::gauge!("ws_connections").set(live.hub.connections() as f64);
+    if let Some(rx) = closing {
+        await_close_answer(rx).await;
+    }
 }
 
 async fn serve(
@@ -91,7 +95,7 @@ async fn serve(
     who: &Opener,
     resume: Option<i64>,
     sub: crate::live::hub::Subscription,
-) {
+) -> Option<Rx> {
     metrics::gauge!("ws_connections").set(live.hub.connections() as f64);
     let (mut tx, mut rx) = socket.split();
     let mut frames = sub.frames;
@@ -110,7 +114,7 @@ async fn serve(
                         let data = serde_json::from_str(&e.payload).unwrap_or_default();
                         let text = frame_text(Some(e.seq), &e.kind, &data);
                         if send(&mut tx, Message::Text(text)).await.is_err() {
-                            return;
+                            return None;
                         }
                         replayed_up_to = e.seq;
                     }
@@ -122,8 +126,8 @@ async fn serve(
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "live: replay failed");
-                    let _ = send(&mut tx, close(1011, "try again")).await;
-                    return;
+                    let sent = send(&mut tx, close(1011, "try again")).await.is_ok();
+                    return sent.then_some(rx);
                 }
             }
         }
@@ -136,7 +140,7 @@ async fn serve(
         &serde_json::json!({"lastEventId": head.to_string(), "userId": who.user_id}),
     );
     if send(&mut tx, Message::Text(ready)).await.is_err() {
-        return;
+        return None;
     }
 
     let heartbeat = live.settings.heartbeat;
@@ -153,27 +157,23 @@ async fn serve(
             tokio::select! {
                 biased;
                 why = &mut stop => {
-                    let _ = send(&mut tx, stop_frame(why.ok())).await;
-                    return;
+                    return send(&mut tx, stop_frame(why.ok())).await.is_ok();
                 }
                 _ = &mut expiry => {
-                    let _ = send(&mut tx, close(CLOSE_SESSION_ENDED, "access token expired")).await;
-                    return;
+                    return send(&mut tx, close(CLOSE_SESSION_ENDED, "access token expired")).await.is_ok();
                 }
                 _ = ticker.tick() => {
                     let silent_for = now_ms() - last_heard.load(Ordering::Relaxed);
                     if silent_for > 2 * heartbeat.as_millis() as i64 {
-                        let _ = send(&mut tx, close(CLOSE_NO_HEARTBEAT, "no heartbeat")).await;
-                        return;
+                        return send(&mut tx, close(CLOSE_NO_HEARTBEAT, "no heartbeat")).await.is_ok();
                     }
                     if send(&mut tx, Message::Ping(bytes::Bytes::new())).await.is_err() {
-                        return;
+                        return false;
                     }
                 }
                 frame = frames.recv() => {
                     let Some(first) = frame else {
-                        let _ = send(&mut tx, stop_frame(stop.try_recv().ok())).await;
-                        return;
+                        return send(&mut tx, stop_frame(stop.try_recv().ok())).await.is_ok();
                     };
                     // What queued up meanwhile goes out in the same write: a
                     // burst costs one system call per socket, not one per frame.
@@ -182,14 +182,14 @@ async fn serve(
                     while let Some(Frame { seq, text }) = next {
                         if seq.is_none_or(|s| s > replayed_up_to) {
                             if feed(&mut tx, Message::Text(text)).await.is_err() {
-                                return;
+                                return false;
                             }
                             batched += 1;
                         }
                         next = if batched < MAX_BATCH { frames.try_recv().ok() } else { None };
                     }
                     if flush(&mut tx).await.is_err() {
-                        return;
+                        return false;
                     }
                 }
             }
@@ -229,24 +229,27 @@ async fn serve(
             }
         }
     };
-    let server_closed = tokio::select! {
-        _ = writer => true,
+    let close_sent = tokio::select! {
+        sent = writer => sent,
         _ = reader => false,
     };
-    if server_closed {
-        // RFC 6455 7.1.1: the connection ends once the client has answered
-        // the close. Dropping it at once resets it, and a client with a pong
-        // still to write (to a ping sent before the close) then meets the
-        // reset before it reads the close code that says why.
-        let _ = tokio::time::timeout(CLOSE_GRACE, async {
-            while let Some(Ok(msg)) = rx.next().await {
-                if matches!(msg, Message::Close(_)) {
-                    break;
-                }
+    // The socket stays open, unregistered, until the client answers.
+    close_sent.then_some(rx)
+}
+
+/// RFC 6455 7.1.1: the connection ends once the client has answered the
+/// server's close. Dropping it at once resets it, and a client with a pong
+/// still to write (to a ping sent before the close) then meets the reset
+/// before it reads the close code that says why.
+async fn await_close_answer(mut rx: Rx) {
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(msg)) = rx.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
             }
-        })
-        .await;
-    }
+        }
+    })
+    .await;
 }
 
 fn stop_frame(why: Option<Stop>) -> Message {
@@ -259,6 +262,7 @@ fn stop_frame(why: Option<Stop>) -> Message {
 }
 
 type Tx = futures::stream::SplitSink<WebSocket, Message>;
+type Rx = futures::stream::SplitStream<WebSocket>;
 
 async fn send(tx: &mut Tx, msg: Message) -> Result<(), ()> {
     match tokio::time::timeout(SEND_TIMEOUT, tx.send(msg)).await {
