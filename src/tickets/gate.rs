@@ -13,9 +13,9 @@ use crate::tickets::signing::{TicketClaims, TokenError};
 use crate::tickets::store::gate::{self as gate_store, Checkin};
 use crate::tickets::store::*;
 
-/// How far an offline device's clock may be from the server's: an upload
-/// dated further ahead is refused, a scan dated further before its ticket
-/// was bought is `invalid`.
+/// How far an offline device's clock may be from the server's: an uploaded
+/// scan dated further ahead, or further before its ticket was bought, counts
+/// at the upload's time.
 pub const DEVICE_CLOCK_SKEW_MS: i64 = 5 * 60_000;
 
 impl Tickets {
@@ -68,11 +68,17 @@ impl Tickets {
             .or_else(|| claims.as_ref().ok().map(|c| c.event_id.to_string()))
             .unwrap_or_default();
 
-        let fingerprint = scan_fingerprint(staff_id, &scan);
+        let this = ThisScan {
+            fingerprint: scan_fingerprint(staff_id, &scan),
+            staff_id,
+            kind: if scan.exit { "exit" } else { "entry" },
+            ticket_id: claims.as_ref().ok().map(|c| c.ticket_id.to_string()),
+            live: !batch,
+            now,
+        };
         let mut tx = self.db.begin_write().await?;
         if let Some(nonce) = scan.nonce
-            && let Some(previous) =
-                stored_answer(tx.conn(), &record_event, nonce, &fingerprint).await?
+            && let Some(previous) = stored_answer(tx.conn(), &record_event, nonce, &this).await?
         {
             return previous;
         }
@@ -95,7 +101,7 @@ impl Tickets {
                 reason: &res.reason,
                 response: &response,
                 source: if batch { "batch" } else { "online" },
-                scan_hash: &fingerprint,
+                scan_hash: &this.fingerprint,
                 scanned_at: at,
                 now,
             },
@@ -109,7 +115,7 @@ impl Tickets {
                 let mut conn = self.db.reader().acquire().await?;
                 if let Some(nonce) = scan.nonce
                     && let Some(previous) =
-                        stored_answer(&mut conn, &record_event, nonce, &fingerprint).await?
+                        stored_answer(&mut conn, &record_event, nonce, &this).await?
                 {
                     return previous;
                 }
@@ -207,16 +213,14 @@ impl Tickets {
         if let Admission::Refused { status, reason } = verdict {
             return Ok(with(res, status, reason.into()));
         }
-        // A device's clock may be a little off, not by more: an upload dated
-        // long before the ticket existed would otherwise win "earliest scan"
-        // over any real one.
-        if batch && at < t.created_at - DEVICE_CLOCK_SKEW_MS {
-            return Ok(with(
-                res,
-                "invalid",
-                "scanned before the ticket was bought: check the device's clock".into(),
-            ));
-        }
+        // A device's clock may be a little off, not by more. A scan dated
+        // before its ticket existed, or ahead of the server, still happened
+        // (the device let the holder in) but its time cannot be trusted: it
+        // counts at the upload's time, so it never wins "earliest scan".
+        let now = now_ms();
+        let clock_off =
+            batch && (at < t.created_at - DEVICE_CLOCK_SKEW_MS || at > now + DEVICE_CLOCK_SKEW_MS);
+        let at = if clock_off { now } else { at };
         let version = t.view.version;
         if exit {
             let was_inside = gate_store::step_out(&mut *conn, &id, version, now_ms()).await?;
@@ -235,7 +239,12 @@ impl Tickets {
             } else {
                 "welcome"
             };
-            return Ok(with(res, "ok", reason.into()));
+            let reason = if clock_off {
+                format!("{reason}; the device's clock was off: counted at the upload's time")
+            } else {
+                reason.into()
+            };
+            return Ok(with(res, "ok", reason));
         }
         // Already inside. An uploaded offline scan that happened before the
         // recorded first scan becomes the first one: the earliest scan wins.
@@ -366,16 +375,34 @@ fn result(
     }
 }
 
-/// What makes two requests the same scan: who scanned which code, and
-/// whether in or out. A device retrying a scan sends all of it again; the
-/// same nonce with anything else is another scan.
+/// The scan being decided, as a nonce's earlier scan is compared with it.
+struct ThisScan<'a> {
+    fingerprint: String,
+    staff_id: &'a str,
+    kind: &'static str,
+    ticket_id: Option<String>,
+    live: bool,
+    now: i64,
+}
+
+/// A live scan's nonce replays its answer for this long: a device retries
+/// within seconds, and a nonce used again later is a new scan.
+const LIVE_REPLAY_MS: i64 = 10 * 60_000;
+
+/// What makes two requests the same scan: who scanned which code, in or
+/// out, and for an upload the device's time of the scan (so a re-upload
+/// replays, and a nonce reused for a later scan of the same code does not).
 fn scan_fingerprint(staff_id: &str, scan: &Scan<'_>) -> String {
     use sha2::{Digest, Sha256};
+    let when = scan
+        .scanned_at
+        .map_or_else(|| "live".to_owned(), |at| at.to_string());
     let mut h = Sha256::new();
     for part in [
         staff_id,
         if scan.exit { "exit" } else { "entry" },
         scan.qr_code,
+        &when,
     ] {
         // Lengths first, so no two different scans hash the same bytes.
         h.update((part.len() as u64).to_be_bytes());
@@ -385,21 +412,31 @@ fn scan_fingerprint(staff_id: &str, scan: &Scan<'_>) -> String {
 }
 
 /// The answer given to the scan with this nonce, when it was this scan; a
-/// refusal when the nonce named another one (or a scan recorded before
-/// scans had fingerprints).
+/// refusal when the nonce named another one.
 async fn stored_answer(
     conn: &mut AnyConnection,
     event_id: &str,
     nonce: &str,
-    fingerprint: &str,
+    this: &ThisScan<'_>,
 ) -> Result<Option<Result<CheckinResult, TicketError>>, TicketError> {
-    let Some((response, hash)) = gate_store::answer_to_nonce(conn, event_id, nonce).await? else {
+    let Some(row) = gate_store::scan_with_nonce(conn, event_id, nonce).await? else {
         return Ok(None);
     };
-    if hash.as_deref() != Some(fingerprint) {
+    let same = match &row.scan_hash {
+        Some(hash) => *hash == this.fingerprint,
+        // Recorded before scans had fingerprints (or by an instance not yet
+        // upgraded): the same scanner, kind and ticket.
+        None => {
+            row.staff_id == this.staff_id
+                && row.kind == this.kind
+                && row.ticket_id == this.ticket_id
+        }
+    };
+    let stale = this.live && this.now - row.created_at > LIVE_REPLAY_MS;
+    if !same || stale {
         return Ok(Some(Err(TicketError::NonceReused)));
     }
-    Ok(serde_json::from_str::<CheckinResult>(&response)
+    Ok(serde_json::from_str::<CheckinResult>(&row.response)
         .ok()
         .map(|mut r| {
             r.replayed = true;

@@ -1459,9 +1459,8 @@ export interface paths {
         /**
          * Upload the scans an offline device made: the earliest scan of a ticket
          *     wins, every later one is reported as a duplicate. A scan dated more than 5
-         *     minutes before its ticket was bought is `invalid`; one dated more than 5
-         *     minutes ahead of the server's clock refuses the upload (422, nothing
-         *     recorded).
+         *     minutes before its ticket was bought or ahead of the server's clock
+         *     counts at the upload's time (the device's clock was off).
          */
         post: operations["checkin_batch"];
         delete?: never;

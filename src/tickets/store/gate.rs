@@ -14,15 +14,26 @@ pub(in crate::tickets) async fn home_club_of(
     Ok(row.map(|r| r.0))
 }
 
-/// The answer already given to a scan with this nonce (a device's retry),
-/// with what that scan was (its fingerprint).
-pub(in crate::tickets) async fn answer_to_nonce(
+/// The scan recorded under a nonce: its answer and what it was.
+#[derive(sqlx::FromRow)]
+pub(in crate::tickets) struct NonceRow {
+    pub response: String,
+    pub scan_hash: Option<String>,
+    pub staff_id: String,
+    pub kind: String,
+    pub ticket_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// The scan already recorded with this nonce (a device's retry, or a clash).
+pub(in crate::tickets) async fn scan_with_nonce(
     conn: &mut AnyConnection,
     event_id: &str,
     nonce: &str,
-) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+) -> Result<Option<NonceRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT response, scan_hash FROM ticket_checkins WHERE event_id = $1 AND nonce = $2",
+        "SELECT response, scan_hash, staff_id, kind, ticket_id, created_at FROM ticket_checkins
+         WHERE event_id = $1 AND nonce = $2",
     )
     .bind(event_id)
     .bind(nonce)
