@@ -712,7 +712,6 @@ pub async fn kill_9(child: &mut tokio::process::Child) {
     let _ = child.wait().await;
 }
 
-/// `hours` from now, as the API writes times.
 /// A PSG home match against OM, created by PSG staff with these ticket
 /// categories; returns (event, staff).
 pub async fn psg_home_match(
@@ -736,6 +735,7 @@ pub async fn psg_home_match(
     (r.body["event"].clone(), staff)
 }
 
+/// `hours` from now, as the API writes times.
 pub fn rfc3339_in(hours: i64) -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
         .format(&time::format_description::well_known::Rfc3339)

@@ -385,7 +385,8 @@ async fn the_sandbox_is_off_when_only_stripe_is_configured(engine: Engine) {
         .await
         .expect_problem(422, "validation_failed");
     // The served document lists what this deployment accepts, so a client
-    // generated from it cannot offer the sandbox.
+    // generated from it cannot offer the sandbox (`paiecashfan openapi`
+    // describes no deployment and lists none).
     let doc = app.get("/api/openapi.json").send().await.expect(200).body;
     let methods = &doc["components"]["schemas"]["DepositRequest"]["properties"]["method"]["enum"];
     assert_eq!(
