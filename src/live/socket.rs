@@ -230,11 +230,19 @@ async fn serve(
         }
     };
     let close_sent = tokio::select! {
-        sent = writer => sent,
-        _ = reader => false,
+        sent = writer => Some(sent),
+        _ = reader => None,
     };
-    // The socket stays open, unregistered, until the client answers.
-    close_sent.then_some(rx)
+    match close_sent {
+        // The socket stays open, unregistered, until the client answers.
+        Some(sent) => sent.then_some(rx),
+        None => {
+            // The client closed (or vanished): the answer to its close is
+            // queued, and goes out before the connection is dropped.
+            let _ = tokio::time::timeout(CLOSE_GRACE, tx.flush()).await;
+            None
+        }
+    }
 }
 
 /// RFC 6455 7.1.1: the connection ends once the client has answered the

@@ -24,6 +24,7 @@ both_engines!(
     sockets_follow_their_fan_into_new_conversations,
     typing_reaches_the_other_members_only,
     a_silent_client_is_closed_by_the_heartbeat,
+    a_client_that_closes_gets_the_servers_answer,
     an_ended_session_closes_its_sockets,
     a_message_posted_on_one_instance_reaches_a_socket_on_another,
     an_instance_holds_a_bounded_number_of_sockets,
@@ -385,6 +386,21 @@ async fn a_silent_client_is_closed_by_the_heartbeat(engine: Engine) {
     let id = direct(&app, &ben, &ana).await;
     say(&app, &ben, &id, "toujours là").await;
     alive.event_of("message.created").await;
+}
+
+async fn a_client_that_closes_gets_the_servers_answer(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let ana = app.fan("Ana", "RAJA_CA").await;
+    let mut ws = open(&app.base, &ana.token, None).await;
+    ws.event_of("ready").await;
+    ws.0.close(None).await.expect("close sent");
+    // The closing handshake completes: the server answers the close before
+    // it drops the connection (no reset without a close).
+    let answer = tokio::time::timeout(Duration::from_secs(3), ws.0.next()).await;
+    assert!(
+        matches!(answer, Ok(Some(Ok(WsMessage::Close(_))))),
+        "{answer:?}"
+    );
 }
 
 async fn an_ended_session_closes_its_sockets(engine: Engine) {
