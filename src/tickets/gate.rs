@@ -83,7 +83,11 @@ impl Tickets {
             return previous;
         }
 
-        let mut res = self.decide(tx.conn(), &scan, &claims, at, batch).await?;
+        // The time recorded: the device's, unless decide finds it untrustworthy.
+        let mut at = at;
+        let mut res = self
+            .decide(tx.conn(), &scan, &claims, &mut at, batch)
+            .await?;
         let ticket_id = res.ticket.as_ref().map(|t| t.id.clone());
         let response =
             serde_json::to_string(&res).map_err(|e| TicketError::Internal(e.to_string()))?;
@@ -128,21 +132,35 @@ impl Tickets {
     }
 
     /// An uploaded offline scan: as [`Tickets::checkin`], except that a
-    /// nonce already used for another scan is this scan's answer
-    /// (`nonce_reused`), since the rest of the upload still counts.
+    /// scan whose nonce already named another scan is still decided and
+    /// recorded (without the nonce): it happened, whatever its nonce.
     pub async fn upload_scan(
         &self,
         staff_id: &str,
         scan: Scan<'_>,
     ) -> Result<CheckinResult, TicketError> {
-        let (exit, nonce) = (scan.exit, scan.nonce);
         match self.checkin(staff_id, scan).await {
-            Err(TicketError::NonceReused) => Ok(result(
-                "nonce_reused",
-                TicketError::NonceReused.to_string(),
-                exit,
-                nonce,
-            )),
+            // The device already let the holder in (or out): the scan is
+            // decided and recorded all the same, without the nonce, so the
+            // ticket cannot be used again elsewhere.
+            Err(TicketError::NonceReused) => {
+                let mut r = self
+                    .checkin(
+                        staff_id,
+                        Scan {
+                            nonce: None,
+                            ..scan
+                        },
+                    )
+                    .await?;
+                r.nonce = scan.nonce.map(str::to_owned);
+                r.reason = format!(
+                    "{}{}nonce already used for another scan: recorded without it",
+                    r.reason,
+                    if r.reason.is_empty() { "" } else { "; " }
+                );
+                Ok(r)
+            }
             other => other,
         }
     }
@@ -152,7 +170,7 @@ impl Tickets {
         conn: &mut AnyConnection,
         scan: &Scan<'_>,
         claims: &Result<TicketClaims, TokenError>,
-        at: i64,
+        at: &mut i64,
         batch: bool,
     ) -> Result<CheckinResult, TicketError> {
         let exit = scan.exit;
@@ -218,16 +236,24 @@ impl Tickets {
         // (the device let the holder in) but its time cannot be trusted: it
         // counts at the upload's time, so it never wins "earliest scan".
         let now = now_ms();
-        let clock_off =
-            batch && (at < t.created_at - DEVICE_CLOCK_SKEW_MS || at > now + DEVICE_CLOCK_SKEW_MS);
-        let at = if clock_off { now } else { at };
+        let clock_off = batch
+            && (*at < t.created_at - DEVICE_CLOCK_SKEW_MS || *at > now + DEVICE_CLOCK_SKEW_MS);
+        if clock_off {
+            *at = now;
+        }
+        let at = *at;
         let version = t.view.version;
         if exit {
-            let was_inside = gate_store::step_out(&mut *conn, &id, version, now_ms()).await?;
-            let reason = if was_inside {
+            // An exit whose time cannot be placed against the entries keeps
+            // the ticket inside: letting it in again could admit a copy.
+            let stepped_out =
+                !clock_off && gate_store::step_out(&mut *conn, &id, version, at, now_ms()).await?;
+            let reason = if stepped_out {
                 "exit recorded; re-entry allowed"
+            } else if clock_off {
+                "exit recorded; the device's clock was off, so the ticket stays inside"
             } else {
-                "exit recorded (was not inside)"
+                "exit recorded (was not inside, or entered again since)"
             };
             return Ok(with(res, "ok", reason.into()));
         }
@@ -348,6 +374,7 @@ impl Tickets {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct Scan<'a> {
     pub qr_code: &'a str,
     pub event_id: Option<&'a str>,

@@ -35,6 +35,8 @@ both_engines!(
     fans_and_other_clubs_staff_cannot_scan,
     a_scan_retried_with_its_nonce_gets_the_same_answer,
     a_nonce_replays_only_the_scan_it_was_made_for,
+    an_upload_reusing_a_nonce_still_uses_both_tickets,
+    an_uploaded_exit_older_than_the_entry_keeps_the_ticket_inside,
     a_used_ticket_is_refused_at_the_second_scan,
     a_fan_who_steps_out_gets_back_in,
     two_gates_scanning_one_ticket_at_once_let_in_one_fan,
@@ -715,7 +717,8 @@ async fn a_nonce_replays_only_the_scan_it_was_made_for(engine: Engine) {
         .send()
         .await
         .expect_problem(422, "nonce_reused");
-    // In an upload, the reused nonce is that scan's answer; the rest counts.
+    // In an upload the scan already happened: it is decided and recorded
+    // all the same, without the nonce, and says so.
     let own = app
         .post("/api/tickets/checkin/batch")
         .token(&s.staff.token)
@@ -727,13 +730,85 @@ async fn a_nonce_replays_only_the_scan_it_was_made_for(engine: Engine) {
         .send()
         .await
         .expect(200);
-    assert_eq!(
-        own.body["results"][0]["status"], "nonce_reused",
-        "{}",
-        own.body
+    let first = &own.body["results"][0];
+    // Scanned before its online scan: the earliest, as any upload.
+    assert_eq!(first["status"], "ok", "{}", own.body);
+    assert_eq!(first["nonce"], "n-1");
+    assert!(
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nonce already used"),
+        "{first}"
     );
     assert_eq!(own.body["results"][1]["status"], "already_redeemed");
-    assert_eq!(own.body["accepted"], 0);
+    assert_eq!(own.body["accepted"], 1);
+}
+
+async fn an_upload_reusing_a_nonce_still_uses_both_tickets(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    let r = upload(
+        &app,
+        &o,
+        &json!({"eventId": o.eid, "scans": [
+            {"qrCode": o.t[0].1, "scannedAt": secs_ago(60), "nonce": "dup"},
+            {"qrCode": o.t[1].1, "scannedAt": secs_ago(50), "nonce": "dup"},
+        ]}),
+    )
+    .await;
+    assert_eq!(r.body["accepted"], 2, "{}", r.body);
+    // The device let both holders in: neither code gets in again.
+    for (_, code) in &o.t[..2] {
+        let again = scan(&app, &o.staff, json!({"qrCode": code, "eventId": o.eid})).await;
+        assert_eq!(again["status"], "already_redeemed", "{again}");
+    }
+}
+
+async fn an_uploaded_exit_older_than_the_entry_keeps_the_ticket_inside(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let o = offline(&app).await;
+    let live = scan(
+        &app,
+        &o.staff,
+        json!({"qrCode": o.t[0].1, "eventId": o.eid}),
+    )
+    .await;
+    assert_eq!(live["status"], "ok");
+    let r = upload(
+        &app,
+        &o,
+        &json!({"eventId": o.eid, "scans": [
+            {"qrCode": o.t[0].1, "scannedAt": secs_ago(30), "nonce": "x-1", "type": "exit"},
+            {"qrCode": o.t[0].1, "scannedAt": "2000-01-01T00:00:00Z", "nonce": "x-2", "type": "exit"},
+        ]}),
+    )
+    .await;
+    assert_eq!(r.body["accepted"], 2, "recorded: {}", r.body);
+    // Neither exit happened after the entry: the ticket is still inside, so
+    // a copy is refused.
+    let copy = scan(
+        &app,
+        &o.staff,
+        json!({"qrCode": o.t[0].1, "eventId": o.eid}),
+    )
+    .await;
+    assert_eq!(copy["status"], "already_redeemed", "{copy}");
+    // A real exit after the entry lets the holder back in.
+    let out = scan(
+        &app,
+        &o.staff,
+        json!({"qrCode": o.t[0].1, "eventId": o.eid, "type": "exit"}),
+    )
+    .await;
+    assert_eq!(out["reason"], "exit recorded; re-entry allowed");
+    let back = scan(
+        &app,
+        &o.staff,
+        json!({"qrCode": o.t[0].1, "eventId": o.eid}),
+    )
+    .await;
+    assert_eq!(back["reason"], "re-entry after exit");
 }
 
 async fn a_used_ticket_is_refused_at_the_second_scan(engine: Engine) {

@@ -78,8 +78,7 @@ pub struct CheckinTicket {
 #[serde(rename_all = "camelCase")]
 pub struct CheckinResult {
     /// `ok`, `already_redeemed`, `invalid`, `wrong_event`, `revoked`,
-    /// `refunded`; in an upload also `nonce_reused` (the nonce already named
-    /// another scan: nothing was recorded for this one).
+    /// `refunded`.
     pub status: String,
     pub reason: String,
     #[serde(rename = "type")]

@@ -90,19 +90,27 @@ pub(in crate::tickets) async fn record_checkin(
     Ok(())
 }
 
-/// Steps a used ticket of this version out; false when it was not inside.
+/// Steps a used ticket of this version out at `at`; false when it was not
+/// inside, or when an entry was recorded at or after `at` (an uploaded exit
+/// older than the holder's last entry does not let the ticket in again).
 pub(in crate::tickets) async fn step_out(
     conn: &mut AnyConnection,
     ticket_id: &str,
     version: i64,
+    at: i64,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
-        "UPDATE tickets SET inside = 0, updated_at = $3 WHERE id = $1 AND version = $2 AND status = 'used' AND inside = 1",
+        "UPDATE tickets SET inside = 0, updated_at = $3
+         WHERE id = $1 AND version = $2 AND status = 'used' AND inside = 1
+           AND NOT EXISTS (SELECT 1 FROM ticket_checkins c
+                           WHERE c.ticket_id = $1 AND c.kind = 'entry' AND c.status = 'ok'
+                             AND c.scanned_at >= $4)",
     )
     .bind(ticket_id)
     .bind(version)
     .bind(now)
+    .bind(at)
     .execute(conn)
     .await?
     .rows_affected();
