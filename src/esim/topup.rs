@@ -80,6 +80,13 @@ impl Esims {
             }
             Err(e) => return Err(e.into()),
         };
+        // The status read above may be stale: the statement decides, in the
+        // transaction of the charge (returning drops it: nothing is charged).
+        if !store::still_topupable(tx.conn(), id, now).await? {
+            return Err(EsimError::NotTopupable(
+                "this eSIM has expired and cannot be topped up".into(),
+            ));
+        }
         store::insert_topup(
             tx.conn(),
             NewTopup {

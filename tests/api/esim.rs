@@ -39,6 +39,7 @@ both_engines!(
     another_providers_webhook_is_404,
     a_top_up_adds_data_and_days_to_a_depleted_esim,
     a_top_up_must_be_for_the_same_region,
+    an_expired_esim_cannot_be_topped_up,
     another_fans_esim_is_404,
     a_purchase_cut_off_by_the_request_timeout_is_still_refunded,
     a_purchase_left_by_a_dead_process_is_refunded_once,
@@ -612,6 +613,42 @@ async fn a_top_up_must_be_for_the_same_region(engine: Engine) {
     topup(&app, &b, "africa-explorer")
         .await
         .expect_problem(422, "validation_failed");
+    verify_ok(&app).await;
+}
+
+async fn an_expired_esim_cannot_be_topped_up(engine: Engine) {
+    let app = spawn_app(engine).await;
+    // Depleted, then expired by the supplier: expired, not "depleted".
+    let b = bought(&app).await;
+    report(&app, &b, "x-1", 30_720).await;
+    webhook(
+        &app,
+        json!({"eventId": "x-2", "iccid": b.iccid, "status": "expired"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(esim(&app, &b.fan, &b.id).await["status"], "expired");
+    let before = crate::helpers::balance(&app, &b.fan).await;
+    topup(&app, &b, "europe-starter")
+        .await
+        .expect_problem(409, "not_topupable");
+    // Past its end date with no word from the supplier yet: refused too,
+    // by the statement that would charge for it.
+    let c = bought(&app).await;
+    report(&app, &c, "y-1", 10).await;
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    sqlx::query("UPDATE esims SET expires_at = 1 WHERE id = $1")
+        .bind(&c.id)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let before_c = crate::helpers::balance(&app, &c.fan).await;
+    topup(&app, &c, "europe-starter")
+        .await
+        .expect_problem(409, "not_topupable");
+    assert_eq!(crate::helpers::balance(&app, &b.fan).await, before);
+    assert_eq!(crate::helpers::balance(&app, &c.fan).await, before_c);
     verify_ok(&app).await;
 }
 

@@ -201,6 +201,26 @@ pub(crate) async fn apply_topup(
     Ok(row.map(|r| r.0))
 }
 
+/// Whether the eSIM can still take a top-up, decided by the statement (in
+/// the transaction that charges for it): not expired, by status or by date.
+pub(crate) async fn still_topupable(
+    conn: &mut AnyConnection,
+    esim_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE esims SET updated_at = $2
+         WHERE id = $1 AND status IN ('ready', 'active', 'depleted')
+           AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(esim_id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 /// Adds a plan's data and days to an eSIM. Unlimited stays unlimited; days
 /// extend the current expiry (if running); a depleted eSIM is active again.
 pub(crate) async fn extend(

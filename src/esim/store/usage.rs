@@ -38,7 +38,8 @@ pub(crate) async fn by_iccid(
 
 /// Applies reported usage: usage only grows; the first use starts the clock
 /// of first-use plans and makes a ready profile active; all data used is
-/// depleted; past its expiry (or expired by the supplier) is expired.
+/// depleted; past its expiry (or expired by the supplier) is expired, depleted
+/// or not (an expired eSIM cannot be topped up).
 pub(crate) async fn record_usage(
     conn: &mut AnyConnection,
     id: &str,
@@ -74,7 +75,7 @@ pub(crate) async fn record_usage(
     .await?;
     sqlx::query(
         "UPDATE esims SET status = 'expired', updated_at = $2
-         WHERE id = $1 AND status IN ('ready', 'active') AND ($3 = 1 OR (expires_at IS NOT NULL AND expires_at <= $2))",
+         WHERE id = $1 AND status IN ('ready', 'active', 'depleted') AND ($3 = 1 OR (expires_at IS NOT NULL AND expires_at <= $2))",
     )
     .bind(id)
     .bind(now)
