@@ -69,8 +69,20 @@ impl Wallet {
         if !store::first_delivery(tx.conn(), STRIPE, event_id, now_ms()).await? {
             return Ok(EventOutcome::Duplicate);
         }
-        // Our payment, by our id in the metadata, else by Stripe's intent id.
+        // Our payment, by Stripe's intent id, else by our id in the metadata.
         let payment = store::provider_payment(tx.conn(), STRIPE, payment_id, intent_id).await?;
+        // The intent and the metadata must name the same payment: one intent
+        // can never settle another fan's deposit.
+        if let Some(p) = &payment {
+            let meta_differs = !payment_id.is_empty() && payment_id != p.id;
+            let intent_differs = !intent_id.is_empty()
+                && p.provider_ref
+                    .as_deref()
+                    .is_some_and(|r| !r.is_empty() && r != intent_id);
+            if meta_differs || intent_differs {
+                return Ok(EventOutcome::DeadLettered("payment_mismatch"));
+            }
+        }
         let mut settled = None;
         match (kind, payment) {
             ("payment_intent.succeeded", None) => {

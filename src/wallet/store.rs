@@ -397,9 +397,12 @@ pub(super) struct ProviderPayment {
     pub id: String,
     pub amount: i64,
     pub currency: String,
+    /// The provider's reference recorded when the payment started.
+    pub provider_ref: Option<String>,
 }
 
-/// A payment of `provider`, by our id, else by the provider's reference.
+/// A payment of `provider`, by the provider's reference, else by our id
+/// (the caller checks that the two agree).
 pub(super) async fn provider_payment(
     conn: &mut AnyConnection,
     provider: &str,
@@ -407,8 +410,10 @@ pub(super) async fn provider_payment(
     provider_ref: &str,
 ) -> Result<Option<ProviderPayment>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, amount, currency FROM payments
-         WHERE provider = $1 AND (id = $2 OR (provider_ref = $3 AND $3 <> ''))",
+        "SELECT id, amount, currency, provider_ref FROM payments
+         WHERE provider = $1 AND (id = $2 OR (provider_ref = $3 AND $3 <> ''))
+         ORDER BY CASE WHEN provider_ref = $3 THEN 0 ELSE 1 END
+         LIMIT 1",
     )
     .bind(provider)
     .bind(payment_id)

@@ -35,6 +35,7 @@ both_engines!(
     another_fan_cannot_see_a_payment,
     // Events kept for an admin.
     events_for_unknown_payments_or_wrong_amounts_are_kept,
+    an_intent_cannot_settle_another_fans_payment,
     only_admins_list_the_kept_events,
     admins_see_why_each_event_was_kept,
     replaying_a_kept_event_that_still_cannot_apply_changes_nothing,
@@ -623,6 +624,33 @@ async fn events_for_unknown_payments_or_wrong_amounts_are_kept(engine: Engine) {
     assert_eq!(l.stray["deadLettered"], true);
     assert_eq!(l.wrong["deadLettered"], true);
     assert_eq!(balance(&app, &l.fan).await, "0.00");
+}
+
+async fn an_intent_cannot_settle_another_fans_payment(engine: Engine) {
+    let stripe = fake_stripe().await;
+    let app = stripe_app(engine, &stripe).await;
+    let a = app.fan("Anaïs", "PSG").await;
+    let b = app.fan("Bilal", "PSG").await;
+    let (pa, pi_a) = card_deposit(&app, &a, "30.00").await;
+    let (pb, _) = card_deposit(&app, &b, "30.00").await;
+    // A's intent whose metadata names B's payment: kept, nobody credited.
+    let odd = deliver(
+        &app,
+        &intent_event("evt_odd", "payment_intent.succeeded", &pi_a, &pb, 3000),
+    )
+    .await;
+    assert_eq!(odd["deadLettered"], true, "{odd}");
+    assert_eq!(balance(&app, &b).await, "0.00");
+    assert_eq!(payment(&app, &b, &pb).await["status"], "pending");
+    // A's own event credits A, once.
+    deliver(
+        &app,
+        &intent_event("evt_a", "payment_intent.succeeded", &pi_a, &pa, 3000),
+    )
+    .await;
+    assert_eq!(balance(&app, &a).await, "30.00");
+    assert_eq!(balance(&app, &b).await, "0.00");
+    verify_ok(&app).await;
 }
 
 async fn only_admins_list_the_kept_events(engine: Engine) {
