@@ -1972,8 +1972,7 @@ export interface components {
             replayed: boolean;
             /**
              * @description `ok`, `already_redeemed`, `invalid`, `wrong_event`, `revoked`,
-             *     `refunded`; in an upload also `nonce_reused` (the nonce already named
-             *     another scan: nothing was recorded for this one).
+             *     `refunded`.
              */
             status: string;
             ticket?: components["schemas"]["CheckinTicket"] | null;
