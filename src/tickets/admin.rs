@@ -138,7 +138,8 @@ impl Tickets {
         )
         .await;
         match updated {
-            Ok(_) => tx.commit().await?,
+            Ok(true) => tx.commit().await?,
+            Ok(false) => return Err(TicketError::MatchPlayed),
             Err(e) if SALE_WINDOW.violated_by(&e) => {
                 return Err(Invalid::field(
                     "saleEndsAt",

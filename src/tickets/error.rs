@@ -46,6 +46,8 @@ pub enum TicketError {
     CategoryExists,
     #[error("capacity cannot go below the seats already sold")]
     CapacityBelowSold,
+    #[error("this match has a recorded result: its kickoff and sale can no longer change")]
+    MatchPlayed,
     #[error(transparent)]
     Charge(#[from] ChargeError),
     #[error(transparent)]
@@ -84,6 +86,7 @@ impl From<TicketError> for ApiError {
             }
             TicketError::CategoryExists => ApiError::conflict("category_exists", detail),
             TicketError::CapacityBelowSold => ApiError::conflict("capacity_below_sold", detail),
+            TicketError::MatchPlayed => ApiError::conflict("match_played", detail),
             TicketError::Charge(e) => e.into(),
             TicketError::Replay(e) => e.into(),
             TicketError::Db(e) => ApiError::Database(e),

@@ -364,7 +364,9 @@ async fn create_event(
 #[utoipa::path(patch, path = "/{id}", tag = "admin", security(("bearerAuth" = [])),
     params(("id" = String, Path)), request_body = UpdateEvent,
     responses((status = 200, body = EventResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json",
+            description = "`match_played`: the match has a recorded result, so its kickoff and sale cannot move")))]
 async fn update_event(
     State(tickets): State<Tickets>,
     user: AuthUser,

@@ -658,6 +658,25 @@ async fn staff_record_a_result_and_the_ratings_follow_it(engine: Engine) {
     )
     .await
     .expect_problem(409, "result_already_recorded");
+    // Played and scored: its kickoff and sale cannot move (back on sale,
+    // refundable again); the rest of the match can still be edited.
+    for change in [
+        json!({"kickoff": rfc3339_in(24 * 60), "saleEndsAt": rfc3339_in(24 * 59)}),
+        json!({"saleStartsAt": rfc3339_in(-24)}),
+    ] {
+        app.patch(&format!("/api/admin/events/{played}"))
+            .token(&wydad_staff.token)
+            .json(&change)
+            .send()
+            .await
+            .expect_problem(409, "match_played");
+    }
+    app.patch(&format!("/api/admin/events/{played}"))
+        .token(&wydad_staff.token)
+        .json(&json!({"venue": "Complexe Mohammed V"}))
+        .send()
+        .await
+        .expect(200);
 
     let after = predictions(&app, &fan).await;
     let home_after = outcome_of(&after, &upcoming)["home"].as_f64().unwrap();

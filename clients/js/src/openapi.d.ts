@@ -3880,6 +3880,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `match_played`: the match has a recorded result, so its kickoff and sale cannot move */
+            409: {
+                headers: {
+                    /** @description the API version of this answer */
+                    "PaieCashFan-Version"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description body over 64 KiB */
             413: {
                 headers: {

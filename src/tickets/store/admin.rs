@@ -96,17 +96,21 @@ pub(in crate::tickets) struct EventChanges<'a> {
     pub now: i64,
 }
 
+/// False when the change would move the kickoff or the sale of a match
+/// whose result is recorded: a played match never goes back on sale.
 pub(in crate::tickets) async fn update_event(
     conn: &mut AnyConnection,
     id: &str,
     c: EventChanges<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
         "UPDATE events SET competition = COALESCE($2, competition), venue = COALESCE($3, venue),
                 kickoff_at = COALESCE($4, kickoff_at), sale_starts_at = COALESCE($5, sale_starts_at),
                 sale_ends_at = COALESCE($6, sale_ends_at), per_fan_limit = COALESCE($7, per_fan_limit),
                 updated_at = $8
-         WHERE id = $1",
+         WHERE id = $1
+           AND (($4 IS NULL AND $5 IS NULL AND $6 IS NULL)
+                OR NOT EXISTS (SELECT 1 FROM match_results r WHERE r.event_id = $1))",
     )
     .bind(id)
     .bind(c.competition)
@@ -117,8 +121,9 @@ pub(in crate::tickets) async fn update_event(
     .bind(c.per_fan_limit)
     .bind(c.now)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// False when the match has no such category.
