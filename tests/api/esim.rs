@@ -636,13 +636,7 @@ async fn an_expired_esim_cannot_be_topped_up(engine: Engine) {
     // by the statement that would charge for it.
     let c = bought(&app).await;
     report(&app, &c, "y-1", 10).await;
-    let mut tx = app.state.db.begin_write().await.unwrap();
-    sqlx::query("UPDATE esims SET expires_at = 1 WHERE id = $1")
-        .bind(&c.id)
-        .execute(tx.conn())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    crate::helpers::exec_sql(&app, "UPDATE esims SET expires_at = 1 WHERE id = $1", &c.id).await;
     let before_c = crate::helpers::balance(&app, &c.fan).await;
     topup(&app, &c, "europe-starter")
         .await

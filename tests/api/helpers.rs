@@ -712,6 +712,18 @@ pub async fn kill_9(child: &mut tokio::process::Child) {
     let _ = child.wait().await;
 }
 
+/// Runs one statement on the app's database, as a test setting up a state
+/// the API cannot reach (a past date, a row from an older version).
+pub async fn exec_sql(app: &TestApp, sql: &'static str, bind: &str) {
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    sqlx::query(sql)
+        .bind(bind)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// A PSG home match against OM, created by PSG staff with these ticket
 /// categories; returns (event, staff).
 pub async fn psg_home_match(

@@ -698,12 +698,12 @@ async fn a_nonce_replays_only_the_scan_it_was_made_for(engine: Engine) {
     );
     // A scan recorded before scans had fingerprints (or by an instance not
     // yet upgraded) still replays to the same scanner, kind and ticket.
-    let mut tx = app.state.db.begin_write().await.unwrap();
-    sqlx::query("UPDATE ticket_checkins SET scan_hash = NULL WHERE nonce = 'n-1'")
-        .execute(tx.conn())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    crate::helpers::exec_sql(
+        &app,
+        "UPDATE ticket_checkins SET scan_hash = NULL WHERE nonce = $1",
+        "n-1",
+    )
+    .await;
     let legacy = scan(
         &app,
         &s.staff,

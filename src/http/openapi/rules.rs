@@ -34,15 +34,10 @@ pub fn deposit_methods(doc: &mut serde_json::Value, methods: &[String]) {
 /// other fan and no name, a group with 1 to 99 and a name.
 fn rules_across_fields(doc: &mut serde_json::Value) {
     use serde_json::json;
-    let either = |a: &str, b: &str| {
-        json!({"anyOf": [
-            {"required": [a], "properties": {a: {"type": "string"}}},
-            {"required": [b], "properties": {b: {"type": "string"}}},
-        ]})
-    };
-    // Exactly one of the two: with both, both branches hold and oneOf fails.
-    let one_of = |a: &str, b: &str| {
-        json!({"oneOf": [
+    // `anyOf`: one or both; `oneOf`: exactly one (with both, both branches
+    // hold and oneOf fails).
+    let pair = |rule: &str, a: &str, b: &str| {
+        json!({rule: [
             {"required": [a], "properties": {a: {"type": "string"}}},
             {"required": [b], "properties": {b: {"type": "string"}}},
         ]})
@@ -50,9 +45,15 @@ fn rules_across_fields(doc: &mut serde_json::Value) {
     let member = json!({"type": "string", "minLength": 1, "maxLength": 64});
     let group_max = crate::social::model::GROUP_MAX - 1;
     let rules = [
-        ("SendRequest", one_of("recipientId", "recipientEmail")),
-        ("TransferRequest", one_of("recipientId", "recipientEmail")),
-        ("NewEvent", either("awayClub", "awayTeam")),
+        (
+            "SendRequest",
+            pair("oneOf", "recipientId", "recipientEmail"),
+        ),
+        (
+            "TransferRequest",
+            pair("oneOf", "recipientId", "recipientEmail"),
+        ),
+        ("NewEvent", pair("anyOf", "awayClub", "awayTeam")),
         (
             "NewConversation",
             json!({"oneOf": [
