@@ -203,7 +203,10 @@ test('a double click on a payment charges once', async () => {
   await page.waitForSelector('[data-testid=history] li');
   await page.fill('#deposit-form [name=amount]', '30.00');
   await page.dblclick('#deposit-form button');
-  await page.waitForFunction(() => /Deposited/.test(document.querySelector('[data-testid=info]').textContent));
+  // The page's own answer ("Deposited …") may already have been replaced
+  // by the live notification of the same deposit ("Deposit received …").
+  await page.waitForFunction(() => /Deposited|Deposit received/.test(document.querySelector('[data-testid=info]').textContent));
+  await page.waitForFunction(() => /30[.,]00/.test(document.querySelector('[data-testid=balance]').textContent));
   await page.waitForTimeout(500);
   assert.equal((await fan.client.getWalletBalance()).balance, '30.00');
   const { transactions } = await fan.client.getWalletTransactions({ limit: 10 });
