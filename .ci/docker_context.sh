@@ -3,11 +3,20 @@
 # there; this checks the part a change most easily breaks: the files the
 # Dockerfile COPYs into its build stage are enough to build the binary
 # (a new folder the code includes, left out of the image, fails here).
+#
 # The context is assembled from the Dockerfile's own COPY lines (build
-# stage) and built with the shared target directory (only this crate
-# compiles again).
+# stage). Then, without compiling again (that took two of CI's minutes):
+# - cargo reads the context's manifest and lock file as `cargo build
+#   --locked` would (every target path it names must be there);
+# - every file of this repository that the compiler read for the binary
+#   (its dep-info, written by the build CI already made: sources, migrations
+#   embedded by sqlx::migrate!, assets embedded by include_str!/include_bytes!)
+#   must be in the context.
+# BIN names that build (default target/debug/paiecashfan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd -P)
+bin=${BIN:-target/debug/paiecashfan}
 ctx=target/docker-context
 rm -rf "$ctx" && mkdir -p "$ctx"
 # COPY <src>... <dest> lines before the runtime stage, without --from.
@@ -22,4 +31,27 @@ sed -n '1,/^FROM debian/p' Dockerfile | grep -E '^COPY ' | grep -v -- '--from' |
   done
 done
 echo "context: $(cd "$ctx" && find . -type f | wc -l) files ($(cd "$ctx" && ls | tr '\n' ' '))"
-(cd "$ctx" && CARGO_TARGET_DIR=.. cargo build --locked --bin paiecashfan 2>&1 | tail -n 3)
+
+# --locked: the lock file must already hold what the manifest asks for (the
+# image builds with --locked); this machine's platform only, as the image's is.
+host=$(rustc -vV | sed -n 's/^host: //p')
+(cd "$ctx" && cargo metadata --locked --offline --format-version 1 --filter-platform "$host" >/dev/null)
+
+if [ ! -f "$bin.d" ]; then
+  echo "!!! $bin.d is missing: build the binary first (cargo build)" >&2
+  exit 1
+fi
+# The dep-info's first line: "<binary>: <file> <file> ..." (absolute paths).
+read_files=$(head -n 1 "$bin.d" | cut -d: -f2- | tr ' ' '\n' | sed -n "s|^$root/||p" | grep -v '^target/' | sort -u)
+count=$(printf '%s\n' "$read_files" | grep -c .)
+if [ "$count" -lt 10 ]; then
+  echo "!!! $bin.d names only $count files of this repository: not the dep-info of a build of it" >&2
+  exit 1
+fi
+missing=$(printf '%s\n' "$read_files" | while read -r f; do [ -f "$ctx/$f" ] || echo "$f"; done)
+if [ -n "$missing" ]; then
+  echo "!!! the binary's build reads files the Dockerfile does not COPY into its build stage:" >&2
+  printf '  %s\n' $missing >&2
+  exit 1
+fi
+echo "the $count files of this repository that the binary's build reads are all in the context"
