@@ -32,10 +32,12 @@ pub const VERSIONS: &[VersionDef] = &[
     VersionDef {
         name: "1.0",
         changes: &[],
+        request_changes: &[],
     },
     VersionDef {
         name: "2026-12-01",
         changes: v2026_12_01::CHANGES,
+        request_changes: v2026_12_01::REQUEST_CHANGES,
     },
 ];
 
@@ -45,6 +47,7 @@ pub const CURRENT: &str = "2026-12-01";
 pub struct VersionDef {
     pub name: &'static str,
     pub changes: &'static [Change],
+    pub request_changes: &'static [RequestChange],
 }
 
 /// A version as an index into [`VERSIONS`], so versions compare by age.
@@ -87,6 +90,19 @@ pub struct Change {
     /// Turns the object found at `At::paths` from this version's shape into
     /// the previous version's.
     pub undo: fn(&mut Value, &Context),
+}
+
+/// One breaking change to how requests are read: how a member an older
+/// client sends is read as the current version reads it. It applies to
+/// top-level members of a JSON object body (`At::paths` names them) holding
+/// a number; anything else reaches the handler untouched.
+pub struct RequestChange {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub applies_to: &'static [At],
+    /// The member's JSON text as the current version would have it sent;
+    /// None leaves it as it was.
+    pub redo: fn(&str) -> Option<String>,
 }
 
 /// A route (method and path template, `{...}` for a segment) and the places
@@ -133,6 +149,16 @@ pub async fn negotiate(State(state): State<AppState>, mut req: Request, next: Ne
     };
     // Handlers that tag their answers (ETag) tag each version's apart.
     req.extensions_mut().insert(version);
+    let redo = request_changes_to_redo(version, req.method(), req.uri().path());
+    if !redo.is_empty() {
+        req = match redo_request(req, &redo).await {
+            Ok(req) => req,
+            Err(mut resp) => {
+                stamp(&mut resp, version);
+                return resp;
+            }
+        };
+    }
     let undo = changes_to_undo(version, req.method(), req.uri().path());
     if undo.is_empty() {
         let mut resp = next.run(req).await;
@@ -203,6 +229,106 @@ fn changes_to_undo(
         }
     }
     out
+}
+
+/// The request changes newer than `version` that touch this route, oldest
+/// first (a request is brought forward one version at a time).
+fn request_changes_to_redo(
+    version: Version,
+    method: &Method,
+    path: &str,
+) -> Vec<(&'static RequestChange, &'static At)> {
+    let mut out = Vec::new();
+    for def in &VERSIONS[version.0 + 1..] {
+        for change in def.request_changes {
+            for at in change.applies_to {
+                if at.method == method.as_str() && path_matches(at.path, path) {
+                    out.push((change, at));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A JSON object's members in order, each as its JSON text, duplicates
+/// kept: the body a handler gets differs only in the members rewritten.
+struct Members(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    members.push(entry);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Applies request changes to the body (already read in full by
+/// `middleware::read_body`, outside this one). A body that is not a JSON
+/// object, or has nothing to change, goes on byte for byte.
+async fn redo_request(
+    req: Request,
+    redo: &[(&'static RequestChange, &'static At)],
+) -> Result<Request, Response> {
+    let (mut parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, crate::app::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::bad_request("bad_request", "the request body could not be read")
+                .into_response()
+        })?;
+    let Ok(Members(mut members)) = serde_json::from_slice::<Members>(&bytes) else {
+        return Ok(Request::from_parts(parts, Body::from(bytes)));
+    };
+    let mut changed = false;
+    for (change, at) in redo {
+        for (name, value) in members.iter_mut() {
+            let text = value.get();
+            if !at.paths.contains(&name.as_str()) || !text.starts_with(|c: char| c.is_ascii_digit())
+            {
+                continue;
+            }
+            if let Some(new) =
+                (change.redo)(text).and_then(|t| serde_json::value::RawValue::from_string(t).ok())
+            {
+                *value = new;
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return Ok(Request::from_parts(parts, Body::from(bytes)));
+    }
+    let mut out = String::with_capacity(bytes.len());
+    out.push('{');
+    for (i, (name, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(name).unwrap_or_default());
+        out.push(':');
+        out.push_str(value.get());
+    }
+    out.push('}');
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Ok(Request::from_parts(parts, Body::from(out)))
 }
 
 fn path_matches(template: &str, path: &str) -> bool {
@@ -344,13 +470,23 @@ mod tests {
     fn every_change_is_named_once_and_touches_known_routes() {
         let mut names = std::collections::HashSet::new();
         for def in VERSIONS {
-            for c in def.changes {
-                assert!(names.insert(c.name), "{} twice", c.name);
-                assert!(!c.applies_to.is_empty(), "{} applies nowhere", c.name);
-                for at in c.applies_to {
+            let answers = def.changes.iter().map(|c| (c.name, c.applies_to));
+            let requests = def.request_changes.iter().map(|c| (c.name, c.applies_to));
+            for (name, applies_to) in answers.chain(requests) {
+                assert!(names.insert(name), "{name} twice");
+                assert!(!applies_to.is_empty(), "{name} applies nowhere");
+                for at in applies_to {
                     assert!(at.path.starts_with("/api/"), "{}", at.path);
                 }
             }
         }
+    }
+
+    #[test]
+    fn request_changes_apply_to_older_versions_only() {
+        let old = Version::parse("1.0").unwrap_or(Version(0));
+        let checkout = |v| request_changes_to_redo(v, &Method::POST, "/api/shop/checkout");
+        assert!(!checkout(old).is_empty());
+        assert!(checkout(Version::current()).is_empty());
     }
 }

@@ -9,8 +9,8 @@
 
 use serde_json::{Value, json};
 
-use super::convert::{amount_field, money_number, ms, time_as, time_field};
-use super::{At, Change, Context};
+use super::convert::{amount_field, amount_from_float, money_number, ms, time_as, time_field};
+use super::{At, Change, Context, RequestChange};
 
 const fn at(method: &'static str, path: &'static str, paths: &'static [&'static str]) -> At {
     At {
@@ -156,6 +156,18 @@ pub const CHANGES: &[Change] = &[
         undo: stats,
     },
 ];
+
+pub const REQUEST_CHANGES: &[RequestChange] = &[RequestChange {
+    name: "exact_amounts",
+    description: "An amount sent as a JSON number is read digit for digit: more decimals than its currency has is refused. 1.0 clients computed amounts in binary floating point (3 × 79.99 is 239.96999999999997); a number within float error of a two-decimal amount is read as that amount for them.",
+    applies_to: &[
+        at("POST", "/api/wallet/send", &["amount"]),
+        at("POST", "/api/wallet/deposit", &["amount"]),
+        at("POST", "/api/shop/checkout", &["total"]),
+        at("POST", "/api/tickets/purchase", &["price"]),
+    ],
+    redo: amount_from_float,
+}];
 
 fn confirmation_messages(body: &mut Value, ctx: &Context) {
     let message = match ctx.route {

@@ -28,6 +28,12 @@ impl<'a> V1<'a> {
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send(method, path, body.map(|b| b.to_string())).await
+    }
+
+    /// A request with its body written out, as a front end's JSON.stringify
+    /// would (duplicate members included).
+    pub async fn send(&self, method: Method, path: &str, body: Option<String>) -> (u16, Value) {
         let mut rb = self
             .http
             .request(method, format!("{}/api{path}", self.app.base))
@@ -36,7 +42,7 @@ impl<'a> V1<'a> {
             rb = rb.bearer_auth(t);
         }
         if let Some(b) = body {
-            rb = rb.body(b.to_string());
+            rb = rb.body(b);
         }
         let resp = rb.send().await.expect("request");
         let status = resp.status().as_u16();

@@ -11,6 +11,7 @@ both_engines!(
     a_v1_session_from_signup_to_history,
     a_purchase_without_a_category_buys_standard_seats,
     a_product_sold_by_size_still_needs_one,
+    amounts_computed_in_floating_point_charge_the_cents_they_stand_for,
 );
 
 async fn a_v1_session_from_signup_to_history(engine: Engine) {
@@ -179,4 +180,126 @@ async fn a_product_sold_by_size_still_needs_one(engine: Engine) {
     assert_eq!(status, 422, "{err}");
     assert_eq!(err["errors"][0]["field"], "variantId", "{err}");
     assert!(err["error"].is_string());
+}
+
+/// A v1.0 screen adds prices up in JavaScript: 7 caps at 24.99 are
+/// 174.92999999999998, 0.1 + 0.2 is 0.30000000000000004. Version 1.0 reads
+/// such a number as the cents it stands for; a third decimal someone typed
+/// is still refused, and the current version reads every number as written.
+async fn amounts_computed_in_floating_point_charge_the_cents_they_stand_for(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let mut v1 = V1::new(&app);
+    v1.register("Float").await;
+    let friend = app.fan("Friend", "AS_MONACO").await;
+    let js = |x: f64| serde_json::Number::from_f64(x).map(Value::Number);
+    let noisy = js(0.1 + 0.2);
+    assert_eq!(
+        noisy.as_ref().map(Value::to_string).as_deref(),
+        Some("0.30000000000000004")
+    );
+
+    let d = v1
+        .post(
+            "/wallet/deposit",
+            json!({"amount": 300, "method": "card"}),
+            201,
+        )
+        .await;
+    assert_eq!(d["newBalance"], json!(300));
+    let d = v1
+        .post(
+            "/wallet/deposit",
+            json!({"amount": noisy, "method": "card"}),
+            201,
+        )
+        .await;
+    assert_eq!(d["transaction"]["amount"], json!(0.3));
+    assert_eq!(d["newBalance"], json!(300.3));
+
+    let products = v1.get("/shop/products?club=AS_MONACO&category=all").await;
+    let cap = products["products"]
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["name"] == "Casquette Officielle"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cap["price"], json!(24.99));
+    v1.post(
+        "/shop/cart/add",
+        json!({"productId": cap["id"], "quantity": 7}),
+        200,
+    )
+    .await;
+    let total = cap["price"].as_f64().unwrap_or_default() * 7.0;
+    assert_eq!(total.to_string(), "174.92999999999998");
+    // In the current version the same number has too many decimals.
+    let token = v1.token.clone().unwrap_or_default();
+    let r = app
+        .post("/api/shop/checkout")
+        .token(&token)
+        .json(&json!({"total": total}))
+        .send()
+        .await;
+    let r = r.expect_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "total", "{}", r.text);
+    // A third decimal someone typed: refused in 1.0 too.
+    let (status, err) = v1
+        .call(
+            Method::POST,
+            "/shop/checkout",
+            Some(json!({"total": 174.935})),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    let c = v1
+        .post("/shop/checkout", json!({"total": total}), 201)
+        .await;
+    assert_eq!(c["order"]["total"], json!(174.93));
+    assert_eq!(c["newBalance"], json!(125.37));
+
+    let events = v1.get("/tickets/events?club=AS_MONACO").await;
+    let psg = events["events"]
+        .as_array()
+        .and_then(|l| l.first())
+        .cloned()
+        .unwrap_or_default();
+    let price = psg["priceFrom"].as_f64().unwrap_or_default();
+    let off_by_a_bit = f64::from_bits(price.to_bits() + 3);
+    assert_ne!(off_by_a_bit, price);
+    let t = v1
+        .post(
+            "/tickets/purchase",
+            json!({"eventId": psg["id"], "category": "standard", "price": js(off_by_a_bit)}),
+            201,
+        )
+        .await;
+    assert_eq!(t["ticket"]["price"], psg["priceFrom"]);
+
+    let before = t["newBalance"].as_f64().unwrap_or_default();
+    for (body, why) in [
+        (
+            r#"{"recipientId":"ID","amount":10.004,"currency":"EUR"}"#,
+            "a typed third decimal",
+        ),
+        (
+            r#"{"recipientId":"ID","amount":0.30000000000000004,"amount":5,"currency":"EUR"}"#,
+            "a member sent twice",
+        ),
+    ] {
+        let body = body.replace("ID", &friend.id);
+        let (status, err) = v1.send(Method::POST, "/wallet/send", Some(body)).await;
+        assert!(status == 400 || status == 422, "{why}: {status} {err}");
+        assert!(err["error"].is_string(), "{why}: {err}");
+    }
+    let s = v1
+        .post(
+            "/wallet/send",
+            json!({"recipientId": friend.id, "amount": noisy, "currency": "EUR"}),
+            201,
+        )
+        .await;
+    assert_eq!(s["transaction"]["amount"], json!(-0.3));
+    let after = s["newBalance"].as_f64().unwrap_or_default();
+    assert_eq!(((before - after) * 100.0).round() as i64, 30);
+    assert_eq!(crate::helpers::balance(&app, &friend).await, "0.30");
+    verify_ok(&app).await;
 }
