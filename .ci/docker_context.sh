@@ -6,17 +6,20 @@
 #
 # The context is assembled from the Dockerfile's own COPY lines (build
 # stage). Then, without compiling again (that took two of CI's minutes):
-# - cargo reads the context's manifest and lock file as `cargo build
-#   --locked` would (every target path it names must be there);
+# - cargo reads the context's manifest and lock file with --locked, as the
+#   image's build does (the lock file must hold what the manifest asks for);
 # - every file of this repository that the compiler read for the binary
-#   (its dep-info, written by the build CI already made: sources, migrations
-#   embedded by sqlx::migrate!, assets embedded by include_str!/include_bytes!)
-#   must be in the context.
-# BIN names that build (default target/debug/paiecashfan).
+#   (its dep-info: sources, migrations embedded by sqlx::migrate!, assets
+#   embedded by include_str!/include_bytes!) must be in the context.
+# `cargo test` builds the binary only as a dependency of the tests, and cargo
+# writes a binary's dep-info only when the binary itself is asked for: with
+# the tests' features (as `cargo test` had them), it is one more link, not a
+# build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd -P)
-bin=${BIN:-target/debug/paiecashfan}
+bin=target/debug/paiecashfan
+cargo build --quiet --bins --tests
 ctx=target/docker-context
 rm -rf "$ctx" && mkdir -p "$ctx"
 # COPY <src>... <dest> lines before the runtime stage, without --from.
@@ -38,7 +41,7 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 (cd "$ctx" && cargo metadata --locked --offline --format-version 1 --filter-platform "$host" >/dev/null)
 
 if [ ! -f "$bin.d" ]; then
-  echo "!!! $bin.d is missing: build the binary first (cargo build)" >&2
+  echo "!!! cargo wrote no $bin.d" >&2
   exit 1
 fi
 # The dep-info's first line: "<binary>: <file> <file> ..." (absolute paths).
