@@ -1,6 +1,6 @@
-//! How a sale is paid: the buyer's wallet pays the club its share and the
-//! platform its commission (or the eSIM supplier), in the same atomic set of
-//! transfers. Shop checkouts, match tickets, eSIMs and their refunds all go
+//! How a sale is paid: the buyer's wallet pays the club (or the eSIM
+//! supplier) the price, and the club pays the platform its commission, in the
+//! same atomic set of transfers. Shop checkouts, match tickets, eSIMs and their refunds all go
 //! through [`charge`] and [`refund`], inside the caller's transaction.
 
 use sqlx::AnyConnection;
@@ -172,8 +172,10 @@ struct Sale<'a> {
     reference: (&'static str, String),
 }
 
-/// Postings that pay `sale.amount` from the buyer to the club (minus the
-/// commission, which goes to the platform's fee account).
+/// Postings that pay `sale.amount` from the buyer to the club, and the
+/// platform's commission from the club: the fan paid the price, all of it to
+/// the club (one line in their history, at the price they were shown); the
+/// club pays the platform (a line in the club's account, not the fan's).
 async fn sale_postings(
     conn: &mut AnyConnection,
     sale: &Sale<'_>,
@@ -184,9 +186,9 @@ async fn sale_postings(
     let club = ledger::account_id(conn, AccountKind::ClubRevenue, sale.club_id, currency).await?;
     let fee = commission(amount, sale.commission_bps);
     let mut postings = vec![Posting {
-        debit: buyer.clone(),
-        credit: club,
-        amount: amount - fee,
+        debit: buyer,
+        credit: club.clone(),
+        amount,
         currency,
         kind,
         reference: Some(reference.clone()),
@@ -197,7 +199,7 @@ async fn sale_postings(
         let platform =
             ledger::account_id(conn, AccountKind::PlatformFees, PLATFORM, currency).await?;
         postings.push(Posting {
-            debit: buyer,
+            debit: club,
             credit: platform,
             amount: fee,
             currency,

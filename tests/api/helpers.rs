@@ -712,6 +712,21 @@ pub async fn kill_9(child: &mut tokio::process::Child) {
     let _ = child.wait().await;
 }
 
+/// A ledger account's balance in minor units (0 before its first transfer):
+/// what a club earned, what the platform's commission came to.
+pub async fn account_balance(app: &TestApp, kind: &str, owner: &str, currency: &str) -> i64 {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT balance FROM accounts WHERE kind = $1 AND owner_id = $2 AND currency = $3",
+    )
+    .bind(kind)
+    .bind(owner)
+    .bind(currency)
+    .fetch_optional(app.state.db.reader())
+    .await
+    .unwrap();
+    row.map_or(0, |(b,)| b)
+}
+
 /// Runs one statement on the app's database, as a test setting up a state
 /// the API cannot reach (a past date, a row from an older version).
 pub async fn exec_sql(app: &TestApp, sql: &'static str, bind: &str) {

@@ -1,7 +1,9 @@
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{Engine, Fan, Resp, TestApp, balance, deposit, spawn_app, verify_ok};
+use crate::helpers::{
+    Engine, Fan, Resp, TestApp, account_balance, balance, deposit, spawn_app, verify_ok,
+};
 
 both_engines!(
     // The catalogue.
@@ -379,40 +381,50 @@ async fn checkout_empties_the_cart_and_takes_the_stock(engine: Engine) {
     assert_eq!(product(&app, &c.scarf).await["variants"][0]["stock"], 28);
 }
 
-fn cents(amount: &Value) -> i64 {
-    let (a, b) = amount.as_str().unwrap().split_once('.').unwrap();
-    a.parse::<i64>().unwrap() * 100 + b.parse::<i64>().unwrap()
-}
-
 async fn each_club_is_paid_its_share_of_an_order(engine: Engine) {
     let app = spawn_app(engine).await;
     let c = collector(&app).await;
+    let earned = |club: &'static str| account_balance(&app, "club_revenue", club, "EUR");
+    let before = (earned("OM").await, earned("OL").await);
+    let fees_before = account_balance(&app, "platform_fees", "platform", "EUR").await;
     checkout_1(&app, &c).await;
-    // Both clubs were paid their share (90%), the platform its commission.
+    // The fan paid each club the price shown (2 scarves at 24.99, a cap at
+    // 29.99): one line per club, no commission in the fan's history.
     let h = app
         .get("/api/wallet/transactions")
         .token(&c.fan.token)
         .send()
         .await
         .expect(200);
-    let out: Vec<&Value> = h.body["transactions"]
+    let mut out: Vec<(String, String)> = h.body["transactions"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|t| t["direction"] == "out")
+        .map(|t| {
+            (
+                t["counterparty"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                t["amount"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
-    assert!(
-        out.iter().any(
-            |t| t["counterparty"]["name"] == "Olympique de Marseille" && t["amount"] == "44.99"
-        )
+    out.sort();
+    assert_eq!(
+        out,
+        vec![
+            ("Olympique Lyonnais".to_owned(), "29.99".to_owned()),
+            ("Olympique de Marseille".to_owned(), "49.98".to_owned()),
+        ]
     );
-    assert!(
-        out.iter()
-            .any(|t| t["counterparty"]["name"] == "Olympique Lyonnais" && t["amount"] == "27.00")
-    );
-    assert!(out.iter().any(|t| t["counterparty"]["type"] == "platform"));
-    let sum: i64 = out.iter().map(|t| cents(&t["amount"])).sum();
-    assert_eq!(sum, 7997);
+    // Each club kept 90%; the platform's 10% came from the clubs.
+    assert_eq!(earned("OM").await - before.0, 4499);
+    assert_eq!(earned("OL").await - before.1, 2700);
+    let fees = account_balance(&app, "platform_fees", "platform", "EUR").await;
+    assert_eq!(fees - fees_before, 499 + 299);
+    verify_ok(&app).await;
 }
 
 async fn the_fan_finds_the_order_in_their_orders(engine: Engine) {

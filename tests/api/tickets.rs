@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use crate::both_engines;
 use crate::helpers::{
-    Engine, Fan, Resp, TestApp, balance, deposit, psg_home_match, rfc3339_in, spawn_app,
-    spawn_with, verify_ok,
+    Engine, Fan, Resp, TestApp, account_balance, balance, deposit, psg_home_match, rfc3339_in,
+    spawn_app, spawn_with, verify_ok,
 };
 
 both_engines!(
@@ -330,24 +330,37 @@ async fn the_club_is_paid_its_share_of_the_tickets(engine: Engine) {
     let app = spawn_app(engine).await;
     let (event, _) = psg_match(&app, 30, "40.00", 4, 72).await;
     let fan = rich_fan(&app, "Buyer").await;
+    let psg = account_balance(&app, "club_revenue", "PSG", "EUR").await;
+    let fees = account_balance(&app, "platform_fees", "platform", "EUR").await;
     buy_two_for_lea(&app, &fan, &event).await;
-    // The buyer's history shows the club; the club got 90%, the platform 10%.
+    // The buyer's history shows one payment to the club at the price shown
+    // (two seats at 40.00); the club kept 90%, the platform's 10% came from it.
     let h = app
         .get("/api/wallet/transactions")
         .token(&fan.token)
         .send()
         .await
         .expect(200);
-    let ticket_tx: Vec<&Value> = h.body["transactions"]
+    let ticket_tx: Vec<(&Value, &Value)> = h.body["transactions"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|t| t["type"] == "ticket")
+        .filter(|t| t["direction"] == "out")
+        .map(|t| (&t["counterparty"]["name"], &t["amount"]))
         .collect();
-    assert!(
-        ticket_tx
-            .iter()
-            .any(|t| t["counterparty"]["name"] == "Paris Saint-Germain" && t["amount"] == "72.00")
+    assert_eq!(
+        ticket_tx,
+        vec![(&json!("Paris Saint-Germain"), &json!("80.00"))],
+        "{}",
+        h.text
+    );
+    assert_eq!(
+        account_balance(&app, "club_revenue", "PSG", "EUR").await - psg,
+        7200
+    );
+    assert_eq!(
+        account_balance(&app, "platform_fees", "platform", "EUR").await - fees,
+        800
     );
     verify_ok(&app).await;
 }

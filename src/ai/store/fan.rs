@@ -191,8 +191,9 @@ pub struct LedgerRow {
     pub created_at: i64,
 }
 
-/// The fan's payments for purchases (`purchase`, `ticket`, `esim`, and the
-/// platform's `commission` part of each) and their refunds, from the ledger.
+/// The fan's payments for purchases (`purchase`, `ticket`, `esim`; and
+/// `commission`, which fans paid the platform directly in ledgers written
+/// before clubs paid it) and their refunds, from the ledger.
 pub async fn spending(db: &AnyPool, fan: &str) -> Result<Vec<LedgerRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.kind, t.reference_type, t.reference_id, t.currency, t.amount, t.created_at
