@@ -144,6 +144,12 @@ pub const CHANGES: &[Change] = &[
         undo: ai_amounts,
     },
     Change {
+        name: "unknown_favourites",
+        description: "A favourite team or player not known yet (no purchase named after a player, say) is null; 1.0 always sent an object.",
+        applies_to: &[at("GET", "/api/ai/insights", &["insights"])],
+        undo: unknown_favourites,
+    },
+    Change {
         name: "health_checks",
         description: "Health answers `ok` with the database engine and uptime; readiness (`/api/ready`) checks each dependency.",
         applies_to: &[at("GET", "/api/health", &[""])],
@@ -392,6 +398,16 @@ fn ticket(t: &mut Value, ctx: &Context) {
         "contractAddress": format!("pcf:event:{}", t["eventId"].as_str().unwrap_or_default()),
         "metadataUrl": format!("/api/tickets/{}/metadata", t["id"].as_str().unwrap_or_default()),
     });
+}
+
+/// 1.0 screens read `favoritePlayer.name` unguarded: an unknown favourite is
+/// an empty name held with no confidence, never a made-up one.
+fn unknown_favourites(v: &mut Value, _: &Context) {
+    for key in ["favoriteTeam", "favoritePlayer"] {
+        if v.get(key).is_some_and(Value::is_null) {
+            v[key] = json!({"name": "", "confidence": 0});
+        }
+    }
 }
 
 fn social_time(v: &mut Value, _: &Context) {

@@ -409,6 +409,7 @@ async fn a_v1_client_reads_every_v1_field_with_its_type(engine: Engine) {
         i,
         &[
             ("favoriteTeam", "object"),
+            ("favoritePlayer", "object"),
             ("shoppingStyle", "object"),
             ("nextPurchaseProbability", "number"),
             ("engagementMultiplier", "number"),
@@ -416,10 +417,12 @@ async fn a_v1_client_reads_every_v1_field_with_its_type(engine: Engine) {
             ("predictedLevel", "string"),
         ],
     );
-    shape(
-        &i["favoriteTeam"],
-        &[("name", "string"), ("confidence", "number")],
-    );
+    for favourite in ["favoriteTeam", "favoritePlayer"] {
+        shape(
+            &i[favourite],
+            &[("name", "string"), ("confidence", "number")],
+        );
+    }
     shape(
         &i["shoppingStyle"],
         &[("style", "string"), ("confidence", "number")],
