@@ -256,6 +256,8 @@ fn order_charge<'a>(
                 payee: Payee::Club {
                     club_id: club,
                     commission_bps,
+                    // An order is refunded whole, never a line at a time.
+                    items: 1,
                 },
                 amount: *amount,
                 reference: ("order", order_id.to_owned()),

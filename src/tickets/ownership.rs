@@ -136,6 +136,7 @@ impl Tickets {
                     payee: Payee::Club {
                         club_id: &ClubId::from(t.home_club_id.as_str()),
                         commission_bps: t.commission_bps,
+                        items: 1,
                     },
                     amount: t.price_minor,
                     reference: ("ticket", ticket_id.to_owned()),

@@ -102,6 +102,7 @@ impl Tickets {
                     payee: Payee::Club {
                         club_id: &home_club,
                         commission_bps: bps,
+                        items: q,
                     },
                     amount: price * q,
                     reference: ("event", input.event_id.clone()),

@@ -17,6 +17,10 @@ pub enum Payee<'a> {
     Club {
         club_id: &'a ClubId,
         commission_bps: i64,
+        /// How many equal items the line's amount pays for (seats of one
+        /// category): the commission is taken on each, so refunding one item
+        /// gives back exactly its share and refunding all gives back all of it.
+        items: i64,
     },
     /// The eSIM supplier, in full.
     EsimSupplier(&'a str),
@@ -63,7 +67,8 @@ pub async fn charge(conn: &mut AnyConnection, c: Charge<'_>) -> Result<Charged, 
 }
 
 /// The exact reverse of a [`charge`] with the same lines (the same split,
-/// so the commission rate must be the one charged): every cent goes back.
+/// so the commission rate must be the one charged), or of some of a line's
+/// items (one seat of several, `items: 1`): every cent goes back.
 pub async fn refund(conn: &mut AnyConnection, c: Charge<'_>) -> Result<Charged, ChargeError> {
     post_lines(conn, c, true).await
 }
@@ -84,6 +89,7 @@ async fn post_lines(
             Payee::Club {
                 club_id,
                 commission_bps,
+                items,
             } => {
                 let sale = Sale {
                     buyer_user_id: c.buyer.as_str(),
@@ -91,6 +97,7 @@ async fn post_lines(
                     amount: line.amount,
                     currency: c.currency,
                     commission_bps,
+                    items,
                     reference: line.reference.clone(),
                 };
                 let lines = sale_postings(conn, &sale, kind).await?;
@@ -168,6 +175,7 @@ struct Sale<'a> {
     amount: i64,
     currency: Currency,
     commission_bps: i64,
+    items: i64,
     /// What it pays for: (`order`, id), (`ticket`, id), ...
     reference: (&'static str, String),
 }
@@ -184,7 +192,7 @@ async fn sale_postings(
     let (amount, currency, reference) = (sale.amount, sale.currency, sale.reference.clone());
     let buyer = ledger::account_id(conn, AccountKind::User, sale.buyer_user_id, currency).await?;
     let club = ledger::account_id(conn, AccountKind::ClubRevenue, sale.club_id, currency).await?;
-    let fee = commission(amount, sale.commission_bps);
+    let fee = commission_on_items(amount, sale.items, sale.commission_bps);
     let mut postings = vec![Posting {
         debit: buyer,
         credit: club.clone(),
@@ -213,9 +221,41 @@ async fn sale_postings(
     Ok(postings)
 }
 
+/// The commission on `items` equal items costing `amount` together: the
+/// commission of one, times `items` (so one item's refund returns exactly its
+/// share). An amount that does not split evenly is one item.
+pub fn commission_on_items(amount: i64, items: i64, commission_bps: i64) -> i64 {
+    if items > 1 && amount % items == 0 {
+        items * commission(amount / items, commission_bps)
+    } else {
+        commission(amount, commission_bps)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::commission;
+    use super::{commission, commission_on_items};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Refunding each item of a purchase, one at a time, gives back
+        /// exactly the commission the purchase took.
+        #[test]
+        fn item_refunds_add_up_to_the_purchase(price in 1i64..10_000_000, items in 1i64..=10, bps in 0i64..=5_000) {
+            let taken = commission_on_items(price * items, items, bps);
+            let returned: i64 = (0..items).map(|_| commission_on_items(price, 1, bps)).sum();
+            prop_assert_eq!(taken, returned);
+            prop_assert!(taken <= price * items);
+        }
+    }
+
+    #[test]
+    fn three_seats_at_45_05_take_three_single_commissions() {
+        // One commission on 135.15 would take 13.51; each seat's is 4.50.
+        assert_eq!(commission(13_515, 1000), 1351);
+        assert_eq!(commission_on_items(13_515, 3, 1000), 1350);
+        assert_eq!(commission_on_items(13_516, 3, 1000), 1351);
+    }
 
     #[test]
     fn commission_rounds_down() {

@@ -54,6 +54,7 @@ both_engines!(
     the_recipient_is_notified_of_a_received_ticket,
     // Refunds.
     a_refund_returns_every_cent,
+    refunding_each_seat_returns_the_clubs_and_the_platforms_every_cent,
     a_refund_is_paid_once_whatever_the_retries,
     a_refunded_ticket_frees_its_seat_and_no_longer_opens_the_gate,
     a_ticket_received_from_a_friend_cannot_be_cashed_in,
@@ -1210,6 +1211,27 @@ async fn a_refund_returns_every_cent(engine: Engine) {
         "every cent, commission included"
     );
     assert_eq!(answer.body["ticket"]["status"], "refunded");
+}
+
+/// Three seats at 45.05 bought together, then refunded one by one: the
+/// commission was taken per seat (4.50 each, not 10% of 135.15 = 13.51), so
+/// the club and the platform end exactly where they started.
+async fn refunding_each_seat_returns_the_clubs_and_the_platforms_every_cent(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (event, _) = psg_match(&app, 30, "45.05", 4, 72).await;
+    let fan = rich_fan(&app, "Trio").await;
+    let club = || account_balance(&app, "club_revenue", "PSG", "EUR");
+    let fees = || account_balance(&app, "platform_fees", "platform", "EUR");
+    let before = (club().await, fees().await);
+    let tickets = buy(&app, &fan, &event, 3).await.expect(201).body["tickets"].clone();
+    assert_eq!(club().await - before.0, 3 * 4505 - 3 * 450);
+    assert_eq!(fees().await - before.1, 3 * 450);
+    for t in tickets.as_array().unwrap() {
+        refund(&app, &fan, t, None).await.expect(200);
+    }
+    assert_eq!((club().await, fees().await), before);
+    assert_eq!(balance(&app, &fan).await, "500.00");
+    verify_ok(&app).await;
 }
 
 async fn a_refund_is_paid_once_whatever_the_retries(engine: Engine) {
