@@ -44,17 +44,24 @@ if [ ! -f "$bin.d" ]; then
   echo "!!! cargo wrote no $bin.d" >&2
   exit 1
 fi
-# The dep-info's first line: "<binary>: <file> <file> ..." (absolute paths).
-read_files=$(head -n 1 "$bin.d" | cut -d: -f2- | tr ' ' '\n' | sed -n "s|^$root/||p" | grep -v '^target/' | sort -u)
-count=$(printf '%s\n' "$read_files" | grep -c .)
-if [ "$count" -lt 10 ]; then
-  echo "!!! $bin.d names only $count files of this repository: not the dep-info of a build of it" >&2
-  exit 1
-fi
-missing=$(printf '%s\n' "$read_files" | while read -r f; do [ -f "$ctx/$f" ] || echo "$f"; done)
-if [ -n "$missing" ]; then
-  echo "!!! the binary's build reads files the Dockerfile does not COPY into its build stage:" >&2
-  printf '  %s\n' $missing >&2
-  exit 1
-fi
-echo "the $count files of this repository that the binary's build reads are all in the context"
+# The dep-info's first line is "<binary>: <file> <file> ..." (absolute paths,
+# a space inside one written "\ ").
+python3 - "$bin.d" "$root" "$ctx" <<'PY'
+import os, re, sys
+depinfo, root, ctx = sys.argv[1:]
+with open(depinfo, encoding="utf-8") as f:
+    first = f.readline()
+deps = first.split(": ", 1)[1] if ": " in first else ""
+paths = [p.replace("\\ ", " ") for p in re.split(r"(?<!\\) ", deps.strip()) if p]
+mine = sorted({os.path.relpath(p, root) for p in paths
+               if p.startswith(root + os.sep) and not p.startswith(os.path.join(root, "target") + os.sep)})
+if len(mine) < 10:
+    sys.exit(f"!!! {depinfo} names only {len(mine)} files of this repository: not the dep-info of a build of it")
+missing = [p for p in mine if not os.path.isfile(os.path.join(ctx, p))]
+if missing:
+    print("!!! the binary's build reads files the Dockerfile does not COPY into its build stage:", file=sys.stderr)
+    for p in missing:
+        print(f"  {p}", file=sys.stderr)
+    sys.exit(1)
+print(f"the {len(mine)} files of this repository that the binary's build reads are all in the context")
+PY

@@ -3,10 +3,11 @@
 //! On the wire an amount is a decimal string with exactly the currency's
 //! digits (`"79.99"`, `"1500"` for XOF). Requests may send a string or a JSON
 //! number; the number is read from its literal text, so `1e3`, `12.345` in EUR
-//! or `0.1 + 0.2`-style float artefacts never become money. (For version 1.0
-//! clients, which computed amounts in floating point, the version layer first
-//! rewrites such an artefact to the cents it stands for: `exact_amounts` in
-//! `src/versions/v2026_12_01.rs`.)
+//! or `0.1 + 0.2`-style float artefacts never become money. (For requests in
+//! version 1.0, whose clients computed amounts in floating point, and which
+//! is also what a request naming no version gets unless API_DEFAULT_VERSION
+//! says otherwise, the version layer first rewrites such an artefact to the
+//! cents it stands for: `exact_amounts` in `src/versions/v2026_12_01.rs`.)
 
 use std::fmt;
 
