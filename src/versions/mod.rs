@@ -218,17 +218,13 @@ fn changes_to_undo(
     method: &Method,
     path: &str,
 ) -> Vec<(&'static Change, &'static At)> {
-    let mut out = Vec::new();
-    for def in VERSIONS[version.0 + 1..].iter().rev() {
-        for change in def.changes {
-            for at in change.applies_to {
-                if at.method == method.as_str() && path_matches(at.path, path) {
-                    out.push((change, at));
-                }
-            }
-        }
-    }
-    out
+    touching(
+        VERSIONS[version.0 + 1..].iter().rev(),
+        |d| d.changes,
+        |c| c.applies_to,
+        method,
+        path,
+    )
 }
 
 /// The request changes newer than `version` that touch this route, oldest
@@ -238,10 +234,28 @@ fn request_changes_to_redo(
     method: &Method,
     path: &str,
 ) -> Vec<(&'static RequestChange, &'static At)> {
+    touching(
+        VERSIONS[version.0 + 1..].iter(),
+        |d| d.request_changes,
+        |c| c.applies_to,
+        method,
+        path,
+    )
+}
+
+/// The changes (answer or request ones, by `list`) of `defs`, in that order,
+/// with each place where one applies to `method path`.
+fn touching<C: 'static>(
+    defs: impl Iterator<Item = &'static VersionDef>,
+    list: fn(&'static VersionDef) -> &'static [C],
+    applies_to: fn(&'static C) -> &'static [At],
+    method: &Method,
+    path: &str,
+) -> Vec<(&'static C, &'static At)> {
     let mut out = Vec::new();
-    for def in &VERSIONS[version.0 + 1..] {
-        for change in def.request_changes {
-            for at in change.applies_to {
+    for def in defs {
+        for change in list(def) {
+            for at in applies_to(change) {
                 if at.method == method.as_str() && path_matches(at.path, path) {
                     out.push((change, at));
                 }

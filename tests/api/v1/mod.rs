@@ -89,6 +89,16 @@ impl<'a> V1<'a> {
         r
     }
 
+    /// The AS Monaco product of that name, as v1.0's product list shows it.
+    pub async fn product(&self, name: &str) -> Value {
+        let products = self.get("/shop/products?club=AS_MONACO&category=all").await;
+        products["products"]
+            .as_array()
+            .and_then(|l| l.iter().find(|p| p["name"] == name))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub async fn post(&self, path: &str, body: Value, expect: u16) -> Value {
         let (status, out) = self.call(Method::POST, path, Some(body)).await;
         assert_eq!(status, expect, "POST {path}: {out}");

@@ -49,12 +49,7 @@ async fn a_v1_session_from_signup_to_history(engine: Engine) {
         .expect(200);
     assert_eq!(now.body["esim"]["activationCode"], code.as_str());
 
-    let products = v1.get("/shop/products?club=AS_MONACO&category=all").await;
-    let scarf = products["products"]
-        .as_array()
-        .and_then(|l| l.iter().find(|p| p["name"] == "Écharpe Supporter"))
-        .cloned()
-        .unwrap_or_default();
+    let scarf = v1.product("Écharpe Supporter").await;
     v1.post(
         "/shop/cart/add",
         json!({"productId": scarf["id"], "quantity": 1}),
@@ -169,12 +164,7 @@ async fn a_product_sold_by_size_still_needs_one(engine: Engine) {
     let app = spawn_app(engine).await;
     let mut v1 = V1::new(&app);
     v1.demo().await;
-    let products = v1.get("/shop/products?club=AS_MONACO&category=all").await;
-    let hoodie = products["products"]
-        .as_array()
-        .and_then(|l| l.iter().find(|p| p["name"] == "Sweat à capuche"))
-        .cloned()
-        .unwrap_or_default();
+    let hoodie = v1.product("Sweat à capuche").await;
     let (status, err) = v1
         .call(
             Method::POST,
@@ -221,12 +211,7 @@ async fn amounts_computed_in_floating_point_charge_the_cents_they_stand_for(engi
     assert_eq!(d["transaction"]["amount"], json!(0.3));
     assert_eq!(d["newBalance"], json!(300.3));
 
-    let products = v1.get("/shop/products?club=AS_MONACO&category=all").await;
-    let cap = products["products"]
-        .as_array()
-        .and_then(|l| l.iter().find(|p| p["name"] == "Casquette Officielle"))
-        .cloned()
-        .unwrap_or_default();
+    let cap = v1.product("Casquette Officielle").await;
     assert_eq!(cap["price"], json!(24.99));
     v1.post(
         "/shop/cart/add",
